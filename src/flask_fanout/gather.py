@@ -1,0 +1,140 @@
+"""I/O fan-out: run named calls at once on the I/O pool, each with its own timeout.
+
+``gather`` never raises because one call failed: every call gets an
+:class:`Outcome`, either a value or a :class:`CallError` with a machine code.
+That is what lets a view answer with partial results.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from .extension import fanout_state
+
+T = TypeVar("T")
+
+log = logging.getLogger("flask_fanout")
+
+
+class CallError(Exception):
+    """A call failed in a way its caller can name: raise it from a call.
+
+    ``code`` is machine-readable (``timeout``, ``unavailable``, ``bad_response``,
+    ...); ``message`` is a sentence for a human.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+    def __repr__(self) -> str:
+        return f"CallError({self.code!r}, {self.message!r})"
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    """What became of one call: a value or an error, and how long it took."""
+
+    name: str
+    value: T | None = None
+    error: CallError | None = None
+    elapsed: float = 0.0
+    """Seconds from submission to completion (or to giving up on it)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _run(name: str, call: Callable[[], T], submitted: float) -> Outcome[T]:
+    """Run one call in the I/O pool; turn every failure into an :class:`Outcome`."""
+    try:
+        value = call()
+    except CallError as exc:
+        return Outcome(name, error=exc, elapsed=time.monotonic() - submitted)
+    except TimeoutError as exc:
+        error = CallError("timeout", f"{name} timed out: {exc or 'no answer in time'}")
+        return Outcome(name, error=error, elapsed=time.monotonic() - submitted)
+    except Exception as exc:
+        log.exception("call %r failed", name)
+        error = CallError("error", f"{name} failed: {type(exc).__name__}")
+        return Outcome(name, error=error, elapsed=time.monotonic() - submitted)
+    return Outcome(name, value=value, elapsed=time.monotonic() - submitted)
+
+
+def gather_on(
+    executor: Executor,
+    calls: Mapping[str, Callable[[], T]],
+    *,
+    timeout: float | Mapping[str, float],
+    deadline: float,
+) -> dict[str, Outcome[T]]:
+    """Run ``calls`` on ``executor``; return every outcome by name, in order.
+
+    A call gets ``timeout`` seconds (or its entry when ``timeout`` is a mapping),
+    and none gets past ``deadline`` seconds from now. A call past its time is
+    reported as ``timeout`` and left behind: the answer never waits for it.
+    Each call runs in its own copy of the caller's context: a ``Context`` may be
+    entered by one thread at a time, so one copy shared by several tasks fails.
+    """
+    start = time.monotonic()
+    limits: dict[Future[Outcome[T]], tuple[str, float]] = {}
+    for name, call in calls.items():
+        call_timeout = timeout[name] if isinstance(timeout, Mapping) else timeout
+        context = contextvars.copy_context()
+        future = executor.submit(context.run, _run, name, call, start)
+        limits[future] = (name, start + min(call_timeout, deadline))
+
+    outcomes: dict[str, Outcome[T]] = {}
+    pending = set(limits)
+    while pending:
+        now = time.monotonic()
+        for future in [f for f in pending if limits[f][1] <= now and not f.done()]:
+            pending.discard(future)
+            future.cancel()
+            name, until = limits[future]
+            message = f"{name} gave no answer within {until - start:.3g} s"
+            outcomes[name] = Outcome(name, error=CallError("timeout", message), elapsed=now - start)
+        if not pending:
+            break
+        next_limit = min(limits[f][1] for f in pending)
+        done, pending = wait(
+            pending, timeout=max(0.0, next_limit - now), return_when=FIRST_COMPLETED
+        )
+        for future in done:
+            outcomes[limits[future][0]] = future.result()
+    return {name: outcomes[name] for name in calls}
+
+
+def outcome_errors(outcomes: Mapping[str, Outcome[Any]]) -> dict[str, dict[str, str]]:
+    """The ``errors`` object of a JSON answer: ``{name: {code, message}}``."""
+    return {name: o.error.as_dict() for name, o in outcomes.items() if o.error is not None}
+
+
+def gather(
+    calls: Mapping[str, Callable[[], T]],
+    *,
+    timeout: float | Mapping[str, float] | None = None,
+    deadline: float | None = None,
+) -> dict[str, Outcome[T]]:
+    """Run ``calls`` concurrently on the current app's I/O pool.
+
+    ``timeout`` defaults to ``FANOUT_TIMEOUT`` and ``deadline`` to ``FANOUT_DEADLINE``.
+    """
+    state = fanout_state()
+    return gather_on(
+        state.io.get(),
+        calls,
+        timeout=state.settings.timeout if timeout is None else timeout,
+        deadline=state.settings.deadline if deadline is None else deadline,
+    )

@@ -1,0 +1,120 @@
+"""Typed, validated ``FANOUT_*`` settings.
+
+Settings arrive as strings (environment, TOML) or as Python values (``app.config``).
+Each one is declared once with its parser, so a bad value stops start-up with a
+message that names the key, instead of failing later inside a request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or has a value that cannot work."""
+
+
+def parse_int(minimum: int = 0) -> Callable[[object], int]:
+    def parse(value: object) -> int:
+        if isinstance(value, bool):
+            raise ValueError("expected an integer, got a boolean")
+        number = int(str(value).strip()) if not isinstance(value, int) else value
+        if number < minimum:
+            raise ValueError(f"must be >= {minimum}")
+        return number
+
+    return parse
+
+
+def parse_float(minimum: float = 0.0) -> Callable[[object], float]:
+    def parse(value: object) -> float:
+        if isinstance(value, bool):
+            raise ValueError("expected a number, got a boolean")
+        number = float(str(value).strip()) if isinstance(value, str) else float(value)  # type: ignore[arg-type]
+        if not number > minimum:
+            raise ValueError(f"must be > {minimum}")
+        return number
+
+    return parse
+
+
+def parse_choice(*choices: str) -> Callable[[object], str]:
+    def parse(value: object) -> str:
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return text
+
+    return parse
+
+
+def parse_optional_str(value: object) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
+def read_setting(
+    source: Mapping[str, Any], key: str, parse: Callable[[object], T], default: T
+) -> T:
+    """Parse ``source[key]`` (or return ``default``), naming ``key`` on failure."""
+    if key not in source or source[key] is None or source[key] == "":
+        return default
+    try:
+        return parse(source[key])
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{key}: invalid value {source[key]!r}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The extension's settings, one ``FANOUT_*`` key each."""
+
+    io_threads: int = 128
+    """FANOUT_IO_THREADS: I/O pool size per process; sized for waiting, not for CPUs."""
+    timeout: float = 5.0
+    """FANOUT_TIMEOUT: default per-call timeout in seconds."""
+    deadline: float = 10.0
+    """FANOUT_DEADLINE: longest a whole fan-out may take, in seconds."""
+    max_inflight: int = 512
+    """FANOUT_MAX_INFLIGHT: requests a worker serves at once before answering 503."""
+    cpu_backend: str = "process"
+    """FANOUT_CPU_BACKEND: process, dask or inline."""
+    cpu_workers: int = max(1, os.cpu_count() or 1)
+    """FANOUT_CPU_WORKERS: processes of the process backend."""
+    cpu_timeout: float = 30.0
+    """FANOUT_CPU_TIMEOUT: CPU deadline per request, in seconds."""
+    dask_address: str | None = None
+    """FANOUT_DASK_ADDRESS: scheduler address such as tcp://10.0.0.5:8786."""
+
+    @classmethod
+    def from_mapping(cls, source: Mapping[str, Any]) -> Settings:
+        """Read every ``FANOUT_*`` key this class declares from ``source``."""
+        defaults = cls()
+        parsers: dict[str, Callable[[object], Any]] = {
+            "io_threads": parse_int(1),
+            "timeout": parse_float(),
+            "deadline": parse_float(),
+            "max_inflight": parse_int(1),
+            "cpu_backend": parse_choice("process", "dask", "inline"),
+            "cpu_workers": parse_int(1),
+            "cpu_timeout": parse_float(),
+            "dask_address": parse_optional_str,
+        }
+        values = {
+            field.name: read_setting(
+                source,
+                f"FANOUT_{field.name.upper()}",
+                parsers[field.name],
+                getattr(defaults, field.name),
+            )
+            for field in fields(cls)
+        }
+        settings = cls(**values)
+        if settings.cpu_backend == "dask" and not settings.dask_address:
+            raise ConfigError("FANOUT_DASK_ADDRESS: required when FANOUT_CPU_BACKEND is dask")
+        return settings
