@@ -1,0 +1,154 @@
+"""The ``fanout`` command: ``fanout serve`` and ``fanout upstream``."""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+DEFAULT_APP = "flask_fanout.service:create_app()"
+
+
+def gunicorn_options(
+    *,
+    bind: str,
+    cpu_backend: str = "process",
+    workers: int | None = None,
+    worker_class: str | None = None,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """gunicorn settings that ``fanout serve`` runs with, and why.
+
+    - gevent workers: the I/O pool's threads become greenlets, so hundreds of
+      requests wait on sources for the cost of a few KB each (measured against
+      gthread in bench/, see the README). Dask's client hangs under gevent's
+      monkey-patching, so the dask backend gets gthread workers instead.
+    - two workers: one per core of the machines we measure on; the CPU backend
+      has processes of its own.
+    - limit_request_line at gunicorn's maximum, 8190: long ``/is_prime/...`` URLs
+      reach the app and get its JSON errors instead of gunicorn's plain-text 400.
+    """
+    if worker_class is None:
+        worker_class = "gthread" if cpu_backend == "dask" else "gevent"
+    options: dict[str, Any] = {
+        "bind": [bind],
+        "workers": workers or 2,
+        "worker_class": worker_class,
+        "worker_connections": 2000,
+        "limit_request_line": 8190,
+        "keepalive": 5,
+        "backlog": 4096,
+        "graceful_timeout": 30,
+        "timeout": 60,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+    }
+    if worker_class == "gthread":
+        options["threads"] = threads or 64
+    return options
+
+
+def _run_gunicorn(app_spec: str, options: dict[str, Any]) -> None:
+    from gunicorn.app.base import BaseApplication
+    from gunicorn.util import import_app
+
+    class FanoutServer(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            # Runs in each worker after fork (no preload): pools start there.
+            return import_app(app_spec)
+
+    FanoutServer().run()
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _start_upstream(host: str) -> str:
+    """Start the demo upstream in a child process; stop it when we exit."""
+    port = _free_port(host)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "flask_fanout.cli", "upstream", "--host", host, "--port", str(port)]
+    )
+    atexit.register(child.terminate)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return f"http://{host}:{port}"
+
+
+def serve(args: argparse.Namespace) -> int:
+    from .service.config import load_config
+    from .settings import ConfigError
+
+    if args.config:
+        os.environ["FANOUT_CONFIG"] = os.path.abspath(args.config)
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        print(f"fanout: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.app is None and config.config_file is None and "FANOUT_UPSTREAM_URL" not in os.environ:
+        os.environ["FANOUT_UPSTREAM_URL"] = _start_upstream("127.0.0.1")
+    options = gunicorn_options(
+        bind=f"{args.host}:{args.port}",
+        cpu_backend=str(config.flask.get("FANOUT_CPU_BACKEND", "process")).lower(),
+        workers=args.workers,
+        worker_class=args.worker_class,
+        threads=args.threads,
+    )
+    _run_gunicorn(args.app or DEFAULT_APP, options)
+    return 0
+
+
+def upstream(args: argparse.Namespace) -> int:
+    from .service.upstream import run
+
+    run(args.host, args.port)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fanout", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_parser = commands.add_parser("serve", help="run the service on gunicorn")
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=8000)
+    serve_parser.add_argument("--config", help="TOML file (sets FANOUT_CONFIG)")
+    serve_parser.add_argument("--app", help="serve this WSGI app (module:attr) instead")
+    serve_parser.add_argument("--workers", type=int, help="gunicorn workers (default 2)")
+    serve_parser.add_argument("--worker-class", help="gunicorn worker class (default gevent)")
+    serve_parser.add_argument("--threads", type=int, help="threads per gthread worker")
+    serve_parser.set_defaults(handler=serve)
+
+    upstream_parser = commands.add_parser("upstream", help="run the demo upstream server")
+    upstream_parser.add_argument("--host", default="127.0.0.1")
+    upstream_parser.add_argument("--port", type=int, default=8001)
+    upstream_parser.set_defaults(handler=upstream)
+
+    args = parser.parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,280 @@
+"""Source types: ``file``, ``sql`` and ``http``.
+
+Each source's ``read(timeout)`` either returns a JSON-ready value or raises
+:class:`~flask_fanout.CallError` with a code the client can branch on. The
+timeout is also applied at the I/O level (socket timeouts, SQLite's progress
+handler), so a thread left behind by a timed-out request is freed soon after.
+Sources are built from the operator's configuration only: no request chooses a
+path, a URL or a query.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import sqlalchemy
+import urllib3
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine, make_url
+
+from flask_fanout import CallError, run_blocking
+from flask_fanout.process_local import PerProcess
+
+from .config import SourceSpec
+
+# SQLite checks its progress handler every this many virtual-machine steps.
+_SQLITE_PROGRESS_STEPS = 1000
+
+
+class Source(Protocol):
+    name: str
+    timeout: float | None
+
+    def read(self, timeout: float) -> Any: ...
+
+
+@dataclass
+class FileSource:
+    """A text file, read whole; a file over ``max_bytes`` is an error, not a slow answer."""
+
+    name: str
+    path: str
+    max_bytes: int
+    timeout: float | None = None
+
+    def read(self, timeout: float) -> str:
+        try:
+            data = run_blocking(self._read_bytes)
+        except FileNotFoundError:
+            raise CallError("unavailable", f"file not found: {self.path}") from None
+        except OSError as exc:
+            raise CallError("unavailable", f"cannot read {self.path}: {exc.strerror}") from None
+        if len(data) > self.max_bytes:
+            raise CallError("too_large", f"{self.path} is larger than {self.max_bytes} bytes")
+        return data.decode("utf-8", errors="replace")
+
+    def _read_bytes(self) -> bytes:
+        with open(self.path, "rb") as handle:
+            return handle.read(self.max_bytes + 1)
+
+
+def _json_ready(value: Any) -> Any:
+    """Column values JSON can carry; everything else becomes a string."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dt.date | dt.time | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return str(value)
+
+
+class EngineCache:
+    """One SQLAlchemy engine per URL per process, its pool sized to the I/O pool."""
+
+    def __init__(self, pool_size: int) -> None:
+        self._pool_size = pool_size
+        self._engines: PerProcess[dict[str, Engine]] = PerProcess(dict)
+
+    def engine(self, url: str) -> Engine:
+        engines = self._engines.get()
+        engine = engines.get(url)
+        if engine is None:
+            engine = engines.setdefault(url, self._create(url))
+        return engine
+
+    def _create(self, url: str) -> Engine:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            # Read-only: a missing file is an error instead of a new empty database.
+            parsed = parsed.set(
+                database=f"file:{parsed.database}", query={"mode": "ro", "uri": "true"}
+            )
+        return sqlalchemy.create_engine(parsed, pool_size=self._pool_size, max_overflow=0)
+
+    def dispose(self) -> None:
+        engines = self._engines.peek() or {}
+        for engine in engines.values():
+            engine.dispose()
+
+
+@dataclass
+class SqlSource:
+    """Rows of one configured query, as a list of JSON objects."""
+
+    name: str
+    url: str
+    query: str
+    engines: EngineCache
+    max_rows: int
+    timeout: float | None = None
+
+    def read(self, timeout: float) -> list[dict[str, Any]]:
+        engine = self.engines.engine(self.url)
+        until = time.monotonic() + timeout
+        try:
+            with engine.connect() as connection:
+                driver = connection.connection.dbapi_connection
+                names, rows = run_blocking(self._fetch, driver, until)
+        except sa_exc.TimeoutError:
+            raise CallError("timeout", "no database connection free in time") from None
+        except sa_exc.DBAPIError as exc:
+            raise _sql_error(exc.orig) from None
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise _sql_error(exc) from None
+        if len(rows) > self.max_rows:
+            raise CallError("too_large", f"the query returned more than {self.max_rows} rows")
+        return [dict(zip(names, map(_json_ready, row), strict=True)) for row in rows]
+
+    def _fetch(self, driver: Any, until: float) -> tuple[list[str], list[Any]]:
+        """Run the query on the driver's connection; may block, so not on a greenlet."""
+        if hasattr(driver, "set_progress_handler"):  # SQLite: make it give up at ``until``
+            driver.set_progress_handler(
+                lambda: int(time.monotonic() > until), _SQLITE_PROGRESS_STEPS
+            )
+            busy_ms = max(1, int((until - time.monotonic()) * 1000))
+            driver.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        cursor = driver.cursor()
+        try:
+            cursor.execute(self.query)
+            names = [column[0] for column in cursor.description or ()]
+            return names, list(cursor.fetchmany(self.max_rows + 1))
+        finally:
+            cursor.close()
+            if hasattr(driver, "set_progress_handler"):
+                driver.set_progress_handler(None, 0)
+
+
+def _sql_error(exc: BaseException | None) -> CallError:
+    """Name a driver error by PEP 249 class and message: locked, missing, bad query..."""
+    detail = (str(exc).strip() or type(exc).__name__)[:300]
+    lowered = detail.lower()
+    kind = type(exc).__name__
+    if "interrupted" in lowered:
+        return CallError("timeout", f"the query ran past its timeout: {detail}")
+    if "locked" in lowered or "busy" in lowered:
+        return CallError("unavailable", f"the database is locked: {detail}")
+    if "unable to open" in lowered or kind == "InterfaceError":
+        return CallError("unavailable", f"cannot open the database: {detail}")
+    if kind == "OperationalError" and "syntax" not in lowered and "no such" not in lowered:
+        return CallError("unavailable", f"database error: {detail}")
+    return CallError("query_failed", f"the query failed: {detail}")
+
+
+class HttpClient:
+    """One keep-alive urllib3 pool per process, shared by every http source."""
+
+    def __init__(self, pool_size: int) -> None:
+        self._pools = PerProcess(
+            lambda: urllib3.PoolManager(
+                num_pools=64, maxsize=pool_size, block=False, retries=False
+            ),
+            close=lambda manager: manager.clear(),
+        )
+
+    def get(self, url: str, timeout: float, max_bytes: int) -> tuple[int, str, bytes]:
+        """GET ``url``; return (status, content type, body) or raise :class:`CallError`."""
+        try:
+            response = self._pools.get().request(
+                "GET",
+                url,
+                timeout=urllib3.Timeout(connect=timeout, read=timeout),
+                preload_content=False,
+                headers={"Accept": "application/json, text/*;q=0.8"},
+            )
+        except urllib3.exceptions.NewConnectionError:  # before TimeoutError: it subclasses it
+            raise CallError("unavailable", f"cannot connect to {url}") from None
+        except urllib3.exceptions.TimeoutError:
+            raise CallError("timeout", f"no answer from {url} in time") from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise CallError("unavailable", f"request to {url} failed: {_reason(exc)}") from None
+        try:
+            body = response.read(max_bytes + 1, decode_content=True)
+            if len(body) > max_bytes:
+                raise CallError("too_large", f"{url} answered more than {max_bytes} bytes")
+        except urllib3.exceptions.TimeoutError:
+            raise CallError("timeout", f"{url} stopped sending in time") from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise CallError("bad_response", f"{url} broke off its answer: {_reason(exc)}") from None
+        finally:
+            response.release_conn()
+        return response.status, response.headers.get("Content-Type", ""), body
+
+    def close(self) -> None:
+        self._pools.reset()
+
+
+def _reason(exc: Exception) -> str:
+    reason = getattr(exc, "reason", None)
+    return str(reason or exc).split(": ", 1)[-1][:200]
+
+
+@dataclass
+class HttpSource:
+    """A GET on a configured URL: JSON when the answer is JSON, text otherwise."""
+
+    name: str
+    url: str
+    client: HttpClient
+    max_bytes: int
+    timeout: float | None = None
+
+    def read(self, timeout: float) -> Any:
+        status, content_type, body = self.client.get(self.url, timeout, self.max_bytes)
+        if status >= 400:
+            raise CallError("bad_response", f"{self.url} answered HTTP {status}")
+        if "json" in content_type.lower():
+            try:
+                return json.loads(body)
+            except ValueError:
+                raise CallError(
+                    "bad_response", f"{self.url} sent JSON that does not parse"
+                ) from None
+        return body.decode("utf-8", errors="replace")
+
+
+@dataclass
+class SourceLimits:
+    io_threads: int
+    file_max_bytes: int
+    http_max_bytes: int
+    sql_max_rows: int
+
+
+def build_sources(
+    specs: Mapping[str, SourceSpec], limits: SourceLimits
+) -> tuple[dict[str, Source], Callable[[], None]]:
+    """Build every configured source; return them and a function that closes their pools."""
+    engines = EngineCache(limits.io_threads)
+    http = HttpClient(limits.io_threads)
+    sources: dict[str, Source] = {}
+    for name, spec in specs.items():
+        options = spec.options
+        if spec.type == "file":
+            sources[name] = FileSource(name, options["path"], limits.file_max_bytes, spec.timeout)
+        elif spec.type == "sql":
+            sources[name] = SqlSource(
+                name, options["url"], options["query"], engines, limits.sql_max_rows, spec.timeout
+            )
+        else:
+            sources[name] = HttpSource(
+                name, options["url"], http, limits.http_max_bytes, spec.timeout
+            )
+
+    def close() -> None:
+        engines.dispose()
+        http.close()
+
+    return sources, close
