@@ -1,0 +1,312 @@
+"""Exact primality, its cost model, and parsing of requested numbers with limits.
+
+Pure functions only (no Flask): the routes call the parsers in the request
+thread and send :func:`is_prime_batch` to a process pool or Dask, so everything
+that crosses a process boundary is defined at module level and picklable.
+
+Numbers are parsed and printed with :class:`gmpy2.mpz`, never ``int(str)``:
+Python's 4300-digit int/str conversion limit must not turn a long number into
+a 500, and digit limits are checked before any conversion so that the work a
+request can cause is bounded up front.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeAlias
+
+import gmpy2
+from gmpy2 import mpz
+
+__all__ = [
+    "Parsed",
+    "PrimeInputError",
+    "PrimeLimits",
+    "is_prime",
+    "is_prime_batch",
+    "parse_json_numbers",
+    "parse_path_numbers",
+    "prime_cost",
+]
+
+Integer: TypeAlias = int | mpz
+"""What the primality functions accept: a Python ``int`` or a ``gmpy2.mpz``."""
+
+# --------------------------------------------------------------------------- primality
+
+_TWO_64 = 1 << 64
+# One gcd rejects most composites below 2**64 a quarter faster than going
+# straight to BPSW (random 64-bit odd numbers: 0.85 vs 1.15 us).
+_SMALL_ODD_PRIMES = (3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53)
+_SMALL_ODD_PRODUCT = mpz(math.prod(_SMALL_ODD_PRIMES))
+
+# GMP 6.2+ ``mpz_probab_prime_p(n, reps)`` runs trial division and BPSW, then
+# ``reps - 24`` Miller-Rabin rounds with pseudo-random bases. One round adds a
+# second, different test in case a BPSW pseudoprime ever turns up. Each round
+# costs about a third of the BPSW time on a 1000-digit prime (composites stop
+# earlier); more rounds would buy a margin nobody can measure, as no BPSW
+# pseudoprime of any size is known.
+_EXTRA_MR_ROUNDS = 1
+_GMP_REPS = 24 + _EXTRA_MR_ROUNDS
+
+
+def is_prime(n: Integer) -> bool:
+    """Return whether ``n`` is prime; negative numbers, 0 and 1 are not.
+
+    Below 2**64 the answer is exact: the strong Baillie-PSW test has no
+    counterexample there (checked against the complete list of base-2
+    pseudoprimes below 2**64, Feitsma and Galway). At or above 2**64, GMP's
+    BPSW test plus a Miller-Rabin round: no counterexample to BPSW is known.
+    """
+    if n < _TWO_64:
+        if n < 2:
+            return False
+        if not n & 1:
+            return n == 2  # gmpy2's PRP tests are meant for odd n > 0
+        if n > _SMALL_ODD_PRIMES[-1] and gmpy2.gcd(n, _SMALL_ODD_PRODUCT) != 1:
+            return False
+        return bool(gmpy2.is_strong_bpsw_prp(n))
+    return bool(gmpy2.is_prime(n, _GMP_REPS))
+
+
+def is_prime_batch(numbers: Sequence[Integer]) -> list[bool]:
+    """Test a chunk of numbers: the unit of work sent to pools and Dask."""
+    return [is_prime(n) for n in numbers]
+
+
+# Worst-case (prime input) seconds per number on the reference 2-core machine,
+# fitted as _COST_A + _COST_B * bits**_COST_K (within 20% from 64 to 16,600 bits).
+# Composites are usually far cheaper (trial division or the first Miller-Rabin
+# round rejects them), so this is an upper bound, good for balancing chunks
+# and for deciding inline vs. pool. Measured with: python bench/primality.py
+# (see bench/results/primality.md).
+_COST_A = 8.3e-6
+_COST_B = 2.04e-11
+_COST_K = 2.632
+
+
+def prime_cost(n: Integer) -> float:
+    """Estimate the seconds :func:`is_prime` may spend on ``n`` (from its bit length)."""
+    bits = int(n.bit_length())
+    if bits <= 64:
+        return _COST_A
+    return _COST_A + _COST_B * math.pow(bits, _COST_K)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+@dataclass(frozen=True)
+class PrimeLimits:
+    """Per-request limits, so that one request cannot buy unbounded CPU or memory.
+
+    Digits are significant digits (leading zeros and the sign do not count).
+    The defaults accept 10,000 numbers of 20 digits or 500 of 2,000 digits.
+    """
+
+    max_numbers: int = 10_000
+    max_digits: int = 5_000
+    max_total_digits: int = 1_000_000
+
+    def __post_init__(self) -> None:
+        for name in ("max_numbers", "max_digits", "max_total_digits"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"PrimeLimits.{name} must be a positive integer, got {value!r}")
+
+
+class Parsed(NamedTuple):
+    """One requested number: its canonical decimal ``key`` and its ``value``."""
+
+    key: str
+    value: mpz
+
+
+class PrimeInputError(ValueError):
+    """Bad or oversized input, with everything needed for a JSON error response.
+
+    ``status`` is 400 for input that is not what the API accepts and 413 for
+    input over a limit. 413 (Content Too Large) rather than 422: the input is
+    well formed, there is just more of it than this server will process, and
+    a smaller request would succeed; it is used for GET (numbers in the path)
+    and POST alike so that clients handle one status for "split your batch".
+    """
+
+    def __init__(
+        self, status: int, code: str, message: str, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON error body: ``{"error": code, "message": ..., **details}``."""
+        return {"error": self.code, "message": self.message, **self.details}
+
+
+# ASCII digits only: str.isdigit() and \d accept other scripts' digits, which
+# mpz would reject or misread. fullmatch, so a trailing newline never passes.
+_TOKEN = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_MAX_LISTED = 20  # bad items named in an error; keeps the error itself small
+_MAX_SHOWN = 40  # characters shown of each bad item
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+def _canonical(token: str) -> str | None:
+    """The normalized decimal form of a token ("+007" -> "7", "-0" -> "0"), or None."""
+    if _TOKEN.fullmatch(token) is None:
+        return None
+    digits = token.lstrip("+-").lstrip("0") or "0"
+    return "-" + digits if token[0] == "-" and digits != "0" else digits
+
+
+def _check_count(count: int, limits: PrimeLimits) -> None:
+    if count > limits.max_numbers:
+        raise PrimeInputError(
+            413,
+            "too_many_numbers",
+            f"Too many numbers: {count} given, at most {limits.max_numbers} per request.",
+            {"limit": limits.max_numbers, "count": count},
+        )
+
+
+def _invalid(invalid: list[Any], what: str) -> PrimeInputError:
+    return PrimeInputError(
+        400,
+        "invalid_number",
+        f"{len(invalid)} {what} not a base-10 integer"
+        " (ASCII digits with an optional + or - sign, e.g. 17 or -0042).",
+        {"invalid": invalid[:_MAX_LISTED], "invalid_count": len(invalid)},
+    )
+
+
+def _convert(keys: list[str], limits: PrimeLimits) -> list[Parsed]:
+    """Enforce the digit limits, then (and only then) build the mpz values."""
+    too_long: list[dict[str, int]] = []
+    total = 0
+    for index, key in enumerate(keys):
+        digits = len(key) - (key[0] == "-")
+        total += digits
+        if digits > limits.max_digits:
+            too_long.append({"index": index, "digits": digits})
+    if too_long:
+        raise PrimeInputError(
+            413,
+            "number_too_long",
+            f"{len(too_long)} number(s) have more than {limits.max_digits} digits.",
+            {"limit": limits.max_digits, "numbers": too_long[:_MAX_LISTED]},
+        )
+    if total > limits.max_total_digits:
+        raise PrimeInputError(
+            413,
+            "too_many_digits",
+            f"Too many digits in total: {total} given,"
+            f" at most {limits.max_total_digits} per request.",
+            {"limit": limits.max_total_digits, "digits": total},
+        )
+    return [Parsed(key, mpz(key)) for key in keys]
+
+
+def parse_path_numbers(text: str, limits: PrimeLimits) -> list[Parsed]:
+    """Parse ``GET /is_prime/<text>``: comma-separated base-10 integers, in order.
+
+    Raises :class:`PrimeInputError` naming every bad token (an empty element
+    from ``1,,2`` or a trailing comma is a bad token).
+    """
+    # Count first: a huge list is refused before any per-token work.
+    _check_count(text.count(",") + 1, limits)
+    keys: list[str] = []
+    invalid: list[str] = []
+    for token in text.split(","):
+        key = _canonical(token)
+        if key is None:
+            invalid.append(_clip(token))
+        else:
+            keys.append(key)
+    if invalid:
+        raise _invalid(invalid, "token(s) are")
+    return _convert(keys, limits)
+
+
+class _NotInteger(str):
+    """Source text of a JSON float or NaN/Infinity, kept to name it in errors."""
+
+
+def _describe(item: object) -> str:
+    """A short JSON-like rendering of a bad element, cheap even for huge ones."""
+    if isinstance(item, _NotInteger):
+        return _clip(str(item))
+    if isinstance(item, str):
+        return _clip(json.dumps(item))
+    if isinstance(item, list):
+        return "[...]"
+    if isinstance(item, dict):
+        return "{...}"
+    return json.dumps(item)  # true, false, null
+
+
+def parse_json_numbers(body: bytes | str, limits: PrimeLimits) -> list[Parsed]:
+    """Parse ``POST /is_prime``: ``{"numbers": [...]}`` of JSON integers or decimal strings.
+
+    Input order and duplicates are kept. JSON integers reach us as their
+    source text (``parse_int``) so no digit count goes through ``int()``;
+    floats (``1.5``, ``1e3``, ``2.0``), booleans, null and containers are
+    rejected by index.
+    """
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PrimeInputError(
+                400,
+                "invalid_json",
+                f"The request body is not valid UTF-8 (byte {exc.start}).",
+            ) from None
+    try:
+        document = json.loads(
+            body, parse_int=str, parse_float=_NotInteger, parse_constant=_NotInteger
+        )
+    except json.JSONDecodeError as exc:
+        raise PrimeInputError(
+            400,
+            "invalid_json",
+            f"The request body is not valid JSON: {exc.msg}"
+            f" (line {exc.lineno}, column {exc.colno}).",
+        ) from None
+    except RecursionError:  # absurdly deep nesting
+        raise PrimeInputError(
+            400, "invalid_json", "The request body is nested too deeply."
+        ) from None
+    if not isinstance(document, dict) or not isinstance(document.get("numbers"), list):
+        raise PrimeInputError(
+            400,
+            "invalid_body",
+            'The request body must be a JSON object with a "numbers" list,'
+            ' e.g. {"numbers": [2, "3"]}.',
+        )
+    items: list[object] = document["numbers"]
+    _check_count(len(items), limits)
+    keys: list[str] = []
+    invalid: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        key = (
+            _canonical(item)
+            if isinstance(item, str) and not isinstance(item, _NotInteger)
+            else None
+        )
+        if key is None:
+            invalid.append({"index": index, "value": _describe(item)})
+        else:
+            keys.append(key)
+    if invalid:
+        raise _invalid(invalid, "element(s) of numbers are")
+    return _convert(keys, limits)
