@@ -1,0 +1,81 @@
+"""Admission control: a bounded number of requests in flight, 503 + Retry-After beyond it."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from flask import Flask
+
+from flask_fanout import Fanout
+
+
+@pytest.fixture
+def gated_app() -> tuple[Flask, threading.Event, threading.Semaphore]:
+    """An app whose /work requests wait until the test opens the gate."""
+    app = Flask(__name__)
+    app.config.update(FANOUT_MAX_INFLIGHT=2, FANOUT_CPU_BACKEND="inline")
+    fanout = Fanout(app)
+    gate = threading.Event()
+    entered = threading.Semaphore(0)
+
+    @app.get("/work")
+    def work() -> dict[str, bool]:
+        entered.release()
+        gate.wait(10)
+        return {"done": True}
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    fanout.exempt(app, ["health"])
+    return app, gate, entered
+
+
+def test_rejects_above_the_limit_and_recovers_below_it(
+    gated_app: tuple[Flask, threading.Event, threading.Semaphore],
+) -> None:
+    app, gate, entered = gated_app
+    client = app.test_client()
+    with ThreadPoolExecutor(2) as pool:
+        held = [pool.submit(client.get, "/work") for _ in range(2)]
+        for _ in range(2):
+            assert entered.acquire(timeout=5), "both requests are in flight"
+        assert app.extensions["fanout"].admission.inflight == 2
+
+        rejected = client.get("/work")
+        assert rejected.status_code == 503
+        assert rejected.headers["Retry-After"] == "1"
+        assert rejected.is_json and rejected.get_json()["error"] == "overloaded"
+        assert client.get("/health").status_code == 200, "exempt endpoints always answer"
+
+        gate.set()
+        assert [f.result(10).status_code for f in held] == [200, 200]
+    assert app.extensions["fanout"].admission.inflight == 0
+    assert client.get("/work").status_code == 200
+    assert app.extensions["fanout"].admission.rejected == 1
+
+
+def test_a_failing_view_releases_its_slot() -> None:
+    app = Flask(__name__)
+    app.config.update(FANOUT_MAX_INFLIGHT=1, FANOUT_CPU_BACKEND="inline")
+    Fanout(app)
+
+    @app.get("/boom")
+    def boom() -> str:
+        raise RuntimeError("boom")
+
+    client = app.test_client()
+    assert [client.get("/boom").status_code for _ in range(3)] == [500, 500, 500]
+    assert app.extensions["fanout"].admission.inflight == 0
+
+
+def test_limit_comes_from_config() -> None:
+    app = Flask(__name__)
+    app.config.update(FANOUT_MAX_INFLIGHT="7", FANOUT_IO_THREADS="33", FANOUT_CPU_BACKEND="inline")
+    Fanout(app)
+    state = app.extensions["fanout"]
+    assert state.admission.limit == 7
+    assert state.io.get()._max_workers == 33
