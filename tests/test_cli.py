@@ -41,7 +41,7 @@ def wait_until_serving(url: str, process: subprocess.Popen[bytes], seconds: floa
         if process.poll() is not None:
             raise AssertionError(f"server exited early with {process.returncode}")
         try:
-            fetch(url, timeout=1)
+            fetch(url, timeout=10)
             return
         except (OSError, ValueError):
             time.sleep(0.2)

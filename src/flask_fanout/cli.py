@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -49,10 +50,33 @@ def gunicorn_options(
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "warning",
+        "post_fork": _post_fork,
+        "post_worker_init": _post_worker_init,
     }
     if worker_class == "gthread":
         options["threads"] = threads or 64
     return options
+
+
+def _post_fork(_arbiter: Any, worker: Any) -> None:
+    """Remember a SIGTERM that arrives before the worker installs its own handlers.
+
+    Between fork and ``init_signals`` a worker still runs the master's handler,
+    which only queues the signal for the master: a stop sent then (say, right
+    after start-up) was lost and cost the whole graceful timeout.
+    """
+    worker.fanout_stop_requested = False
+
+    def early_stop(_signum: int, _frame: Any) -> None:
+        worker.fanout_stop_requested = True
+
+    signal.signal(signal.SIGTERM, early_stop)
+    signal.signal(signal.SIGINT, early_stop)
+
+
+def _post_worker_init(worker: Any) -> None:
+    if getattr(worker, "fanout_stop_requested", False):
+        worker.alive = False
 
 
 def _run_gunicorn(app_spec: str, options: dict[str, Any]) -> None:

@@ -1,53 +1,24 @@
-"""The flask-fanout service: ``create_app()`` builds it from the configuration."""
+"""The flask-fanout service, built on the extension's public API.
+
+``create_app`` imports the app lazily: ``fanout serve`` validates the
+configuration in gunicorn's master process, and nothing there may import
+``ssl`` (through urllib3) before the gevent workers monkey-patch it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-
-from flask_fanout import Fanout
-
-from .config import ServiceConfig, load_config
-from .primes_routes import primes
-from .routes import aggregate, operations, register_error_handlers
-from .sources import Source, SourceLimits, build_sources
-
-
-class ServiceState:
-    """What the service keeps in ``app.extensions["fanout_service"]``."""
-
-    def __init__(self, config: ServiceConfig, sources: dict[str, Source]) -> None:
-        self.config = config
-        self.sources = sources
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the service; ``config`` overrides ``FANOUT_*`` settings from file and environment."""
-    loaded = load_config(config)
-    app = Flask(__name__)
-    app.config.update(loaded.flask)
-    app.config["MAX_CONTENT_LENGTH"] = loaded.service.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    fanout = Fanout(app)
-    settings = app.extensions["fanout"].settings
-    sources, _close = build_sources(
-        loaded.sources,
-        SourceLimits(
-            io_threads=settings.io_threads,
-            file_max_bytes=loaded.service.file_max_bytes,
-            http_max_bytes=loaded.service.http_max_bytes,
-            sql_max_rows=loaded.service.sql_max_rows,
-        ),
-    )
-    app.extensions["fanout_service"] = ServiceState(loaded, sources)
-    app.register_blueprint(aggregate)
-    app.register_blueprint(primes)
-    app.register_blueprint(operations)
-    fanout.exempt(app, ["operations.healthz", "operations.readyz"])
-    register_error_handlers(app)
-    return app
+    from .app import create_app as build
+
+    return build(config)
 
 
 __all__ = ["create_app"]
