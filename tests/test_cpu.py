@@ -1,0 +1,495 @@
+"""CpuPool on real loky pools, a real Dask LocalCluster and under gevent.
+
+Parallelism, placement and cancellation are shown by behaviour: chunks record the
+pid and the interval they ran in, and touch marker files when they start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from flask_fanout.cpu import (
+    CpuPool,
+    CpuTimeout,
+    CpuUnavailable,
+    InlineExecutor,
+    split_balanced,
+)
+from flask_fanout.service.primes import is_prime_batch, prime_cost
+from tests import cpu_tasks
+from tests.cpu_tasks import Ran, spin_batch, spin_cost, tag_batch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow
+
+
+def overlapping(runs: list[Ran]) -> bool:
+    """Whether two items ran at the same time in different processes."""
+    return any(
+        a.pid != b.pid and a.start < b.end and b.start < a.end
+        for i, a in enumerate(runs)
+        for b in runs[i + 1 :]
+    )
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    stop = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > stop:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
+
+
+def spins(n: int, seconds: float, marker_dir: Path | str = "") -> list[tuple[str, float, str]]:
+    return [(str(i), seconds, str(marker_dir)) for i in range(n)]
+
+
+def sample_numbers(seed: int = 7) -> list[int]:
+    """Small, 64-bit and 300-digit numbers, primes and composites, in random order."""
+    import gmpy2
+
+    rng = random.Random(seed)
+    numbers = [rng.randrange(-5, 200) for _ in range(40)]
+    numbers += [rng.randrange(2**63, 2**64) for _ in range(60)]
+    numbers += [int(gmpy2.next_prime(rng.randrange(10**299, 10**300))) for _ in range(4)]
+    numbers += [rng.randrange(10**299, 10**300) for _ in range(20)]
+    rng.shuffle(numbers)
+    return numbers
+
+
+@pytest.fixture(scope="module")
+def process_pool() -> Iterator[CpuPool]:
+    pool = CpuPool("process", 2, timeout=30)
+    yield pool
+    pool.shutdown()
+
+
+@pytest.fixture
+def fresh_pool() -> Iterator[CpuPool]:
+    pool = CpuPool("process", 2, timeout=30)
+    yield pool
+    pool.shutdown()
+
+
+# ---------------------------------------------------------------- split_balanced
+
+
+def test_split_balanced_examples() -> None:
+    assert split_balanced([], 4) == []
+    assert split_balanced([1.0] * 8, 4) == [slice(0, 2), slice(2, 4), slice(4, 6), slice(6, 8)]
+    assert split_balanced([1.0] * 3, 8) == [slice(0, 1), slice(1, 2), slice(2, 3)]
+    # One heavy item gets a slice of its own; the light ones share.
+    assert split_balanced([1, 1, 1, 1, 12, 1, 1, 1, 1], 3) == [
+        slice(0, 4),
+        slice(4, 5),
+        slice(5, 9),
+    ]
+    assert split_balanced([0.0] * 6, 3) == [slice(0, 2), slice(2, 4), slice(4, 6)]
+    with pytest.raises(ValueError):
+        split_balanced([1.0, -1.0], 2)
+
+
+@given(
+    st.lists(st.floats(min_value=0, max_value=1e3, allow_nan=False), min_size=1, max_size=300),
+    st.integers(min_value=1, max_value=40),
+)
+def test_split_balanced_properties(costs: list[float], parts: int) -> None:
+    slices = split_balanced(costs, parts)
+    assert len(slices) == min(parts, len(costs))
+    # Contiguous, non-empty, covering everything in order.
+    assert slices[0].start == 0 and slices[-1].stop == len(costs)
+    assert all(a.stop == b.start for a, b in pairwise(slices))
+    assert all(s.stop > s.start for s in slices)
+    # Balanced: no slice costs more than its share plus one item.
+    total = sum(costs)
+    if total > 0:
+        bound = total / len(slices) + max(costs)
+        assert max(sum(costs[s]) for s in slices) <= bound * (1 + 1e-9)
+
+
+# ---------------------------------------------------------------- InlineExecutor
+
+
+def test_inline_executor_runs_in_caller_and_keeps_errors() -> None:
+    executor = InlineExecutor()
+    future: Future[int] = executor.submit(lambda x: x + 1, 41)
+    assert future.done() and future.result() == 42
+    failing = executor.submit(cpu_tasks.fail_batch, [3])
+    assert isinstance(failing.exception(), ValueError)
+    executor.shutdown()
+    with pytest.raises(RuntimeError):
+        executor.submit(int)
+
+
+def test_inline_backend_splits_and_keeps_order() -> None:
+    pool = CpuPool("inline", 4, timeout=5)
+    items = list(range(1000))
+    assert pool.map_batches(tag_batch, items, lambda _: 1e-3) == [(x, os.getpid()) for x in items]
+    stats = pool.stats()
+    assert stats["batches_pooled_total"] == 1
+    assert 1 < stats["chunks_submitted_total"] <= 4
+    assert pool.ready() == (True, "inline")
+
+
+def test_inline_backend_deadline_is_checked_between_chunks() -> None:
+    pool = CpuPool("inline", 1, timeout=5)
+    with pytest.raises(CpuTimeout):
+        pool.map_batches(spin_batch, spins(4, 0.1), spin_cost, timeout=0.05)
+    assert pool.stats()["chunks_submitted_total"] == 1
+
+
+# ---------------------------------------------------------------- process backend
+
+
+def test_tiny_work_runs_inline_in_the_calling_process(fresh_pool: CpuPool) -> None:
+    numbers = [7, 11, 13]
+    results = fresh_pool.map_batches(tag_batch, numbers, lambda _: 1e-5)
+    assert results == [(7, os.getpid()), (11, os.getpid()), (13, os.getpid())]
+    stats = fresh_pool.stats()
+    assert stats["batches_inline_total"] == 1
+    assert stats["chunks_submitted_total"] == 0
+    assert stats["pool_starts_total"] == 0  # no process was ever started
+
+
+def test_costly_work_goes_to_workers_in_order(process_pool: CpuPool) -> None:
+    before = process_pool.stats()
+    items = list(range(5000))
+    results = process_pool.map_batches(tag_batch, items, lambda _: 1e-3)
+    assert [x for x, _ in results] == items
+    assert os.getpid() not in {pid for _, pid in results}
+    submitted = process_pool.stats()["chunks_submitted_total"] - before["chunks_submitted_total"]
+    # Balanced chunks, a few per worker: never one item per chunk.
+    assert submitted == 2 * 4
+    assert process_pool.stats()["in_flight_chunks"] == 0
+
+
+def test_one_costly_item_leaves_the_calling_process(process_pool: CpuPool) -> None:
+    # A single item worth more than inline_cost (here: ~3 ms) is offloaded.
+    [(x, pid)] = process_pool.map_batches(tag_batch, [1], lambda _: 0.003)
+    assert x == 1 and pid != os.getpid()
+
+
+def test_chunks_run_in_parallel_on_different_workers(process_pool: CpuPool) -> None:
+    runs = process_pool.map_batches(spin_batch, spins(4, 0.3), spin_cost)
+    assert [r.label for r in runs] == ["0", "1", "2", "3"]
+    assert len({r.pid for r in runs}) == 2
+    assert overlapping(runs)
+
+
+def test_concurrent_requests_share_the_pool(process_pool: CpuPool) -> None:
+    results: dict[int, list[tuple[int, int]]] = {}
+
+    def request(k: int) -> None:
+        items = list(range(k * 100, k * 100 + 100))
+        results[k] = process_pool.map_batches(tag_batch, items, lambda _: 1e-3)
+
+    threads = [threading.Thread(target=request, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(results) == list(range(8))
+    for k, result in results.items():
+        assert [x for x, _ in result] == list(range(k * 100, k * 100 + 100))
+    assert process_pool.stats()["in_flight_chunks"] == 0
+
+
+def test_task_errors_propagate_unchanged(process_pool: CpuPool) -> None:
+    with pytest.raises(ValueError, match="bad chunk"):
+        process_pool.map_batches(cpu_tasks.fail_batch, list(range(100)), lambda _: 1e-3)
+    with pytest.raises(ValueError, match="results for"):
+        process_pool.map_batches(cpu_tasks.short_batch, list(range(100)), lambda _: 1e-3)
+    assert process_pool.map_batches(tag_batch, [5], lambda _: 1.0)[0][0] == 5
+
+
+def test_same_answers_as_serial(process_pool: CpuPool) -> None:
+    numbers = sample_numbers()
+    assert process_pool.map_batches(is_prime_batch, numbers, prime_cost) == is_prime_batch(numbers)
+
+
+def test_timeout_cancels_queued_chunks(fresh_pool: CpuPool, tmp_path: Path) -> None:
+    # Eight chunks of ~0.4 s on two workers need ~1.6 s; the deadline is 0.5 s.
+    with pytest.raises(CpuTimeout) as caught:
+        fresh_pool.map_batches(spin_batch, spins(10, 0.4, tmp_path), spin_cost, timeout=0.5)
+    assert caught.value.code == "cpu_timeout"
+    wait_until(lambda: fresh_pool.stats()["in_flight_chunks"] == 0)
+    started = len(list(tmp_path.iterdir()))
+    assert started < 10  # queued chunks never ran
+    stats = fresh_pool.stats()
+    assert stats["timeouts_total"] == 1
+    assert stats["chunks_cancelled_total"] >= 1
+    assert stats["chunks_submitted_total"] < 8
+    # The pool is fine afterwards.
+    assert fresh_pool.map_batches(tag_batch, [1, 2], lambda _: 1.0)[1][0] == 2
+
+
+def test_killed_worker_costs_one_request_then_pool_recovers(
+    fresh_pool: CpuPool, tmp_path: Path
+) -> None:
+    outcome: dict[str, Any] = {}
+
+    def request() -> None:
+        try:
+            fresh_pool.map_batches(spin_batch, spins(4, 10.0, tmp_path), spin_cost)
+        except Exception as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=request)
+    thread.start()
+    wait_until(lambda: any(tmp_path.iterdir()))
+    victim = int(next(tmp_path.iterdir()).read_text())
+    workers = set(fresh_pool.executor()._processes)  # type: ignore[attr-defined]
+    assert victim in workers
+    os.kill(victim, signal.SIGKILL)
+    thread.join(20)
+    assert not thread.is_alive()
+    error = outcome["error"]
+    assert isinstance(error, CpuUnavailable) and error.code == "cpu_unavailable"
+
+    # The next call succeeds on a rebuilt pool with new processes.
+    results = fresh_pool.map_batches(tag_batch, list(range(100)), lambda _: 1e-3)
+    assert [x for x, _ in results] == list(range(100))
+    assert not {pid for _, pid in results} & workers
+    stats = fresh_pool.stats()
+    assert stats["unavailable_total"] == 1
+    assert stats["pool_starts_total"] == 2
+    assert stats["in_flight_chunks"] == 0
+
+
+def test_idle_worker_crash_costs_no_request(fresh_pool: CpuPool) -> None:
+    first = {pid for _, pid in fresh_pool.map_batches(tag_batch, [1, 2], lambda _: 1.0)}
+    executor = fresh_pool.executor()
+    os.kill(next(iter(executor._processes)), signal.SIGKILL)  # type: ignore[attr-defined]
+    wait_until(lambda: executor._flags.broken is not None)  # type: ignore[attr-defined]
+    # Nothing was running: the next request gets a fresh pool, not a 503.
+    results = fresh_pool.map_batches(tag_batch, list(range(20)), lambda _: 1e-3)
+    assert [x for x, _ in results] == list(range(20))
+    assert not {pid for _, pid in results} & first
+    stats = fresh_pool.stats()
+    assert stats["unavailable_total"] == 0 and stats["pool_starts_total"] == 2
+    assert fresh_pool.executor() is not executor
+
+
+def test_forked_child_builds_its_own_pool(fresh_pool: CpuPool) -> None:
+    parent_workers = {pid for _, pid in fresh_pool.map_batches(tag_batch, [1, 2], lambda _: 1.0)}
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            os.close(read_end)
+            results = fresh_pool.map_batches(tag_batch, list(range(50)), lambda _: 1e-3)
+            report = {
+                "ok": [x for x, _ in results] == list(range(50)),
+                "pids": sorted({pid for _, pid in results}),
+                "starts": fresh_pool.stats()["pool_starts_total"],
+            }
+            os.write(write_end, json.dumps(report).encode())
+            fresh_pool.shutdown()
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        report = json.loads(pipe.read() or "{}")
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert report["ok"] and report["starts"] == 1
+    assert not set(report["pids"]) & parent_workers
+    # The parent's pool is untouched by the child.
+    assert {pid for _, pid in fresh_pool.map_batches(tag_batch, [3], lambda _: 1.0)} <= (
+        parent_workers
+    )
+
+
+def test_shutdown_refuses_later_work() -> None:
+    pool = CpuPool("process", 1, timeout=5)
+    assert pool.ready()[0]
+    pool.shutdown()
+    assert pool.ready() == (False, "the CPU pool is shut down")
+    with pytest.raises(CpuUnavailable):
+        pool.map_batches(tag_batch, [1], lambda _: 1e-6)
+
+
+def test_bad_settings_are_rejected() -> None:
+    with pytest.raises(ValueError, match="backend"):
+        CpuPool("threads", 2, timeout=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="workers"):
+        CpuPool("process", 0, timeout=1)
+    with pytest.raises(ValueError, match="timeout"):
+        CpuPool("process", 2, timeout=0)
+    with pytest.raises(ValueError, match="address"):
+        CpuPool("dask", 2, timeout=1)
+
+
+# ---------------------------------------------------------------- gevent
+
+GEVENT_SCRIPT = """
+from gevent import monkey
+
+monkey.patch_all()
+
+import faulthandler, json, os, signal, sys, tempfile, time
+
+import gevent
+
+from flask_fanout.cpu import CpuPool, CpuUnavailable
+from tests.cpu_tasks import spin_batch, spin_cost, tag_batch
+
+faulthandler.dump_traceback_later(60, exit=True)  # a hang fails with exit code 1
+pool = CpuPool("process", 2, timeout=30)
+ticks = []
+
+def ticker():
+    while True:
+        ticks.append(time.time())
+        gevent.sleep(0.005)
+
+def request(k, seconds=0.25, marker_dir=""):
+    items = [(f"{k}-{i}", seconds, marker_dir) for i in range(2)]
+    try:
+        return pool.map_batches(spin_batch, items, spin_cost)
+    except CpuUnavailable as exc:
+        return exc.code
+
+tick = gevent.spawn(ticker)
+requests = [gevent.spawn(request, k) for k in range(2)]
+gevent.joinall(requests, raise_error=True)
+runs = [run for g in requests for run in g.value]
+
+# A worker killed mid-chunk: that request gets a 503, the next one is served.
+markers = tempfile.mkdtemp()
+doomed = gevent.spawn(request, "doomed", 10.0, markers)
+while not os.listdir(markers):
+    gevent.sleep(0.01)
+os.kill(int(open(os.path.join(markers, os.listdir(markers)[0])).read()), signal.SIGKILL)
+crashed = doomed.get(timeout=20)
+after = pool.map_batches(tag_batch, list(range(6)), lambda _: 1.0)
+tick.kill()
+
+try:
+    CpuPool("dask", 2, timeout=1, dask_address="tcp://127.0.0.1:8786")
+    dask_error = None
+except ValueError as exc:
+    dask_error = str(exc)
+print(json.dumps({
+    "pid": os.getpid(),
+    "runs": runs,
+    "ticks": ticks,
+    "crashed": crashed,
+    "after": after,
+    "dask_error": dask_error,
+}))
+# No pool.shutdown(): the process must still exit. loky's own exit handler
+# hangs under gevent unless the pool's workers were killed first.
+"""
+
+
+def test_process_backend_under_gevent() -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
+    done = subprocess.run(
+        [sys.executable, "-c", GEVENT_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    runs = [Ran(*run) for run in report["runs"]]
+    assert len(runs) == 4 and report["pid"] not in {r.pid for r in runs}
+    assert overlapping(runs)
+    # The hub kept running: the ticker greenlet ticked while every chunk computed.
+    for run in runs:
+        assert sum(run.start <= t <= run.end for t in report["ticks"]) >= 5
+    assert report["crashed"] == "cpu_unavailable"
+    assert [x for x, _ in report["after"]] == list(range(6))
+    assert "gevent" in report["dask_error"]
+
+
+# ---------------------------------------------------------------- dask backend
+
+
+@pytest.fixture(scope="module")
+def dask_address() -> Iterator[str]:
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def dask_pool(dask_address: str) -> Iterator[CpuPool]:
+    pool = CpuPool("dask", 2, timeout=30, dask_address=dask_address)
+    yield pool
+    pool.shutdown()
+
+
+def test_dask_gives_the_same_answers(dask_pool: CpuPool, process_pool: CpuPool) -> None:
+    numbers = sample_numbers(seed=11)
+    inline = CpuPool("inline", 1, timeout=30)
+    expected = is_prime_batch(numbers)
+    assert dask_pool.map_batches(is_prime_batch, numbers, prime_cost) == expected
+    assert process_pool.map_batches(is_prime_batch, numbers, prime_cost) == expected
+    assert inline.map_batches(is_prime_batch, numbers, prime_cost) == expected
+    assert dask_pool.stats()["chunks_submitted_total"] > 1
+
+
+def test_dask_runs_chunks_in_parallel_in_order(dask_pool: CpuPool) -> None:
+    ready, reason = dask_pool.ready()
+    assert ready and "2 workers" in reason
+    runs = dask_pool.map_batches(spin_batch, spins(4, 0.3), spin_cost)
+    assert [r.label for r in runs] == ["0", "1", "2", "3"]
+    assert os.getpid() not in {r.pid for r in runs}
+    assert overlapping(runs)
+    items = list(range(3000))
+    assert [x for x, _ in dask_pool.map_batches(tag_batch, items, lambda _: 1e-3)] == items
+
+
+def test_dask_timeout_cancels_and_recovers(dask_pool: CpuPool, tmp_path: Path) -> None:
+    with pytest.raises(CpuTimeout):
+        dask_pool.map_batches(spin_batch, spins(10, 0.4, tmp_path), spin_cost, timeout=0.5)
+    wait_until(lambda: dask_pool.stats()["in_flight_chunks"] == 0)
+    assert dask_pool.stats()["chunks_cancelled_total"] >= 1
+    time.sleep(0.5)  # let cancelled tasks settle on the workers
+    assert len(list(tmp_path.iterdir())) < 10
+    assert dask_pool.map_batches(tag_batch, [1, 2], lambda _: 1.0)[0][0] == 1
+
+
+def test_dask_task_errors_propagate(dask_pool: CpuPool) -> None:
+    with pytest.raises(ValueError, match="bad chunk"):
+        dask_pool.map_batches(cpu_tasks.fail_batch, list(range(100)), lambda _: 1e-3)
+
+
+def test_unreachable_scheduler_is_unavailable() -> None:
+    pool = CpuPool("dask", 2, timeout=30, dask_address="tcp://127.0.0.1:9", connect_timeout=0.5)
+    ready, reason = pool.ready()
+    assert not ready and "127.0.0.1:9" in reason
+    with pytest.raises(CpuUnavailable) as caught:
+        pool.map_batches(tag_batch, [1, 2], lambda _: 1.0)
+    assert "cannot reach the Dask scheduler" in caught.value.message
+    # Tiny work still runs inline: the cluster is only needed for costly batches.
+    assert pool.map_batches(tag_batch, [1], lambda _: 0.0) == [(1, os.getpid())]
+    pool.shutdown()
