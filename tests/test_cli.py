@@ -208,3 +208,52 @@ def test_long_urls_reach_the_app_and_get_json_errors(serve: Any) -> None:
     base, _ = serve()
     status, body = fetch(base + "/is_prime/" + "7," * 3000 + "x")
     assert status == 400 and body["error"] == "invalid_number"
+
+
+@pytest.fixture
+def dask_cluster(tmp_path: Path) -> Iterator[str]:
+    """A real ``dask scheduler`` and ``dask worker``, as an operator would start them."""
+    dask = str(Path(sys.executable).with_name("dask"))
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    common = {"cwd": tmp_path, "start_new_session": True, "stderr": subprocess.DEVNULL}
+    processes = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            **common,  # type: ignore[call-overload]
+        )
+    ]
+    processes.append(
+        subprocess.Popen(
+            [dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
+            **common,  # type: ignore[call-overload]
+        )
+    )
+    yield address
+    for process in reversed(processes):
+        os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_serve_on_a_dask_cluster(serve: Any, dask_cluster: str) -> None:
+    base, _ = serve(env={"FANOUT_CPU_BACKEND": "dask", "FANOUT_DASK_ADDRESS": dask_cluster})
+    deadline = time.monotonic() + 60
+    while fetch(base + "/readyz")[0] != 200:
+        assert time.monotonic() < deadline, "never ready on the dask cluster"
+        time.sleep(0.5)
+    numbers = [str(10**300 + i) for i in range(300)] + [str(2**521 - 1), "561"]
+    request = urllib.request.Request(
+        base + "/is_prime",
+        data=json.dumps({"numbers": numbers}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        results = json.loads(response.read())["results"]
+    import sympy
+
+    assert [r["prime"] for r in results] == [bool(sympy.isprime(int(n))) for n in numbers]
