@@ -78,4 +78,4 @@ def test_limit_comes_from_config() -> None:
     Fanout(app)
     state = app.extensions["fanout"]
     assert state.admission.limit == 7
-    assert state.io.get()._max_workers == 33
+    assert state.io.get().size == 33

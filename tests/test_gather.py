@@ -114,3 +114,63 @@ def test_a_straggler_does_not_block_later_requests(app: Flask) -> None:
 def test_gather_needs_the_extension() -> None:
     with Flask(__name__).app_context(), pytest.raises(RuntimeError, match="Fanout"):
         gather({"a": lambda: 1})
+
+
+GEVENT_GATHER = """
+from gevent import monkey
+
+monkey.patch_all()
+
+import json, threading, time
+
+from flask import Flask, current_app
+
+from flask_fanout import Fanout, gather
+from flask_fanout.iopool import GreenletIOPool
+
+app = Flask("gevent-app")
+app.config.update(FANOUT_CPU_BACKEND="inline", FANOUT_IO_THREADS=8)
+Fanout(app)
+log = {}
+
+def call(name, seconds):
+    def run():
+        start = time.monotonic()
+        time.sleep(seconds)
+        log[name] = (start, time.monotonic())
+        return current_app.name
+    return run
+
+release = threading.Event()
+with app.app_context():
+    pool = app.extensions["fanout"].io.get()
+    outcomes = gather(
+        {"a": call("a", 0.1), "b": call("b", 0.2), "hung": lambda: release.wait(30)},
+        timeout={"a": 5, "b": 5, "hung": 0.3},
+    )
+release.set()
+print(json.dumps({
+    "greenlets": isinstance(pool, GreenletIOPool),
+    "values": {n: o.value for n, o in outcomes.items()},
+    "codes": {n: o.error.code for n, o in outcomes.items() if o.error},
+    "overlap": max(s for s, _ in log.values()) < min(e for _, e in log.values()),
+}))
+"""
+
+
+def test_under_gevent_calls_are_greenlets_with_the_same_contract() -> None:
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", GEVENT_GATHER], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {
+        "greenlets": True,
+        "values": {"a": "gevent-app", "b": "gevent-app", "hung": None},
+        "codes": {"hung": "timeout"},
+        "overlap": True,
+    }

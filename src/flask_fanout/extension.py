@@ -5,7 +5,6 @@ from __future__ import annotations
 import atexit
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from flask import Flask, current_app, g, request
@@ -14,6 +13,7 @@ from flask.typing import ResponseReturnValue
 from .admission import Admission
 from .cpu import CpuPool
 from .errors import json_error
+from .iopool import IOPool, io_pool
 from .process_local import PerProcess
 from .settings import Settings
 
@@ -30,10 +30,7 @@ class FanoutState:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.io = PerProcess(
-            lambda: ThreadPoolExecutor(settings.io_threads, thread_name_prefix="fanout-io"),
-            close=lambda pool: pool.shutdown(wait=False, cancel_futures=True),
-        )
+        self.io = PerProcess(lambda: io_pool(settings.io_threads), close=IOPool.shutdown)
         self.cpu = CpuPool(
             settings.cpu_backend,  # type: ignore[arg-type]
             settings.cpu_workers,

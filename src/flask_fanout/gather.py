@@ -11,11 +11,12 @@ import contextvars
 import logging
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 from .extension import fanout_state
+from .iopool import IOPool
 
 T = TypeVar("T")
 
@@ -73,13 +74,13 @@ def _run(name: str, call: Callable[[], T], submitted: float) -> Outcome[T]:
 
 
 def gather_on(
-    executor: Executor,
+    pool: IOPool,
     calls: Mapping[str, Callable[[], T]],
     *,
     timeout: float | Mapping[str, float],
     deadline: float,
 ) -> dict[str, Outcome[T]]:
-    """Run ``calls`` on ``executor``; return every outcome by name, in order.
+    """Run ``calls`` on ``pool``; return every outcome by name, in order.
 
     A call gets ``timeout`` seconds (or its entry when ``timeout`` is a mapping),
     and none gets past ``deadline`` seconds from now. A call past its time is
@@ -88,37 +89,29 @@ def gather_on(
     entered by one thread at a time, so one copy shared by several tasks fails.
     """
     start = time.monotonic()
-    limits: dict[Future[Outcome[T]], tuple[str, float]] = {}
+    limits: dict[Any, tuple[str, float]] = {}
     for name, call in calls.items():
         call_timeout = timeout[name] if isinstance(timeout, Mapping) else timeout
-        context = contextvars.copy_context()
-        future = executor.submit(context.run, _run, name, call, start)
-        limits[future] = (name, start + min(call_timeout, deadline))
+        run = partial(contextvars.copy_context().run, _run, name, call, start)
+        limits[pool.start(run)] = (name, start + min(call_timeout, deadline))
 
     outcomes: dict[str, Outcome[T]] = {}
     pending = set(limits)
     while pending:
         now = time.monotonic()
-        for future in [f for f in pending if limits[f][1] <= now and not f.done()]:
-            pending.discard(future)
-            future.cancel()
-            name, until = limits[future]
+        for task in [t for t in pending if limits[t][1] <= now]:
+            pending.discard(task)
+            pool.abandon(task)
+            name, until = limits[task]
             message = f"{name} gave no answer within {until - start:.3g} s"
             outcomes[name] = Outcome(name, error=CallError("timeout", message), elapsed=now - start)
         if not pending:
             break
-        next_limit = min(limits[f][1] for f in pending)
-        done, pending = wait(
-            pending, timeout=max(0.0, next_limit - now), return_when=FIRST_COMPLETED
-        )
-        for future in done:
-            outcomes[limits[future][0]] = future.result()
+        next_limit = min(limits[t][1] for t in pending)
+        for task in pool.wait_any(pending, max(0.0, next_limit - now)):
+            pending.discard(task)
+            outcomes[limits[task][0]] = pool.result(task)
     return {name: outcomes[name] for name in calls}
-
-
-def outcome_errors(outcomes: Mapping[str, Outcome[Any]]) -> dict[str, dict[str, str]]:
-    """The ``errors`` object of a JSON answer: ``{name: {code, message}}``."""
-    return {name: o.error.as_dict() for name, o in outcomes.items() if o.error is not None}
 
 
 def gather(
