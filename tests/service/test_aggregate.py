@@ -223,3 +223,24 @@ def test_file_over_the_size_cap(make_app: Callable[..., Flask], tmp_path: Path) 
     status, body = get(make_app(toml, FANOUT_FILE_MAX_BYTES=1024))
     assert status == 502
     assert body["errors"]["big"]["code"] == "too_large"
+
+
+def test_http_sources_reuse_keep_alive_connections(
+    make_app: Callable[..., Flask], upstream: Any
+) -> None:
+    app = make_app(f'[sources.api]\ntype = "http"\nurl = "{upstream.url}/api/data"\n')
+    get(app)
+    before = upstream.connections
+    for _ in range(5):
+        status, body = get(app)
+        assert status == 200 and body["errors"] == {}
+    assert upstream.connections == before, "every call went over the kept-alive connection"
+
+
+def test_a_connection_closed_by_the_server_while_idle_is_replaced(
+    make_app: Callable[..., Flask], upstream: Any
+) -> None:
+    app = make_app(f'[sources.once]\ntype = "http"\nurl = "{upstream.url}/once"\n')
+    for _ in range(3):
+        status, body = get(app)
+        assert status == 200 and body["result_once"] == {"once": True}

@@ -1,8 +1,8 @@
 """The flask-fanout service, built on the extension's public API.
 
 ``create_app`` imports the app lazily: ``fanout serve`` validates the
-configuration in gunicorn's master process, and nothing there may import
-``ssl`` (through urllib3) before the gevent workers monkey-patch it.
+configuration in gunicorn's master process, which should load as little as
+possible before the gevent workers monkey-patch the standard library.
 """
 
 from __future__ import annotations

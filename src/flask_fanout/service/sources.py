@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import sqlalchemy
-import urllib3
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine, make_url
 
@@ -29,6 +28,7 @@ from flask_fanout import CallError, run_blocking
 from flask_fanout.process_local import PerProcess
 
 from .config import SourceSpec
+from .httpclient import HttpClient
 
 # SQLite checks its progress handler every this many virtual-machine steps.
 _SQLITE_PROGRESS_STEPS = 1000
@@ -171,54 +171,6 @@ def _sql_error(exc: BaseException | None) -> CallError:
     if kind == "OperationalError" and "syntax" not in lowered and "no such" not in lowered:
         return CallError("unavailable", f"database error: {detail}")
     return CallError("query_failed", f"the query failed: {detail}")
-
-
-class HttpClient:
-    """One keep-alive urllib3 pool per process, shared by every http source."""
-
-    def __init__(self, pool_size: int) -> None:
-        self._pools = PerProcess(
-            lambda: urllib3.PoolManager(
-                num_pools=64, maxsize=pool_size, block=False, retries=False
-            ),
-            close=lambda manager: manager.clear(),
-        )
-
-    def get(self, url: str, timeout: float, max_bytes: int) -> tuple[int, str, bytes]:
-        """GET ``url``; return (status, content type, body) or raise :class:`CallError`."""
-        try:
-            response = self._pools.get().request(
-                "GET",
-                url,
-                timeout=urllib3.Timeout(connect=timeout, read=timeout),
-                preload_content=False,
-                headers={"Accept": "application/json, text/*;q=0.8"},
-            )
-        except urllib3.exceptions.NewConnectionError:  # before TimeoutError: it subclasses it
-            raise CallError("unavailable", f"cannot connect to {url}") from None
-        except urllib3.exceptions.TimeoutError:
-            raise CallError("timeout", f"no answer from {url} in time") from None
-        except urllib3.exceptions.HTTPError as exc:
-            raise CallError("unavailable", f"request to {url} failed: {_reason(exc)}") from None
-        try:
-            body = response.read(max_bytes + 1, decode_content=True)
-            if len(body) > max_bytes:
-                raise CallError("too_large", f"{url} answered more than {max_bytes} bytes")
-        except urllib3.exceptions.TimeoutError:
-            raise CallError("timeout", f"{url} stopped sending in time") from None
-        except urllib3.exceptions.HTTPError as exc:
-            raise CallError("bad_response", f"{url} broke off its answer: {_reason(exc)}") from None
-        finally:
-            response.release_conn()
-        return response.status, response.headers.get("Content-Type", ""), body
-
-    def close(self) -> None:
-        self._pools.reset()
-
-
-def _reason(exc: Exception) -> str:
-    reason = getattr(exc, "reason", None)
-    return str(reason or exc).split(": ", 1)[-1][:200]
 
 
 @dataclass

@@ -12,6 +12,7 @@ upstream of the tests and benchmarks, so every fault mode is a path:
 ``/text``               a ``text/plain`` body
 ``/chunked``            JSON sent with ``Transfer-Encoding: chunked``
 ``/close``              promises a body, sends half of it and hangs up
+``/once``               JSON, then closes the kept-alive connection silently
 =====================  ===================================================
 
 ``?delay_ms=N`` delays any of them. asyncio keeps one process cheap at
@@ -101,6 +102,10 @@ async def _answer(path: str, writer: asyncio.StreamWriter, keep_alive: bool) -> 
             writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
             await writer.drain()
         writer.write(b"0\r\n\r\n")
+    elif route == "once":
+        writer.write(_json(200, {"once": True}, keep_alive=True))
+        await writer.drain()
+        return False
     elif route == "close":
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
@@ -121,11 +126,14 @@ class _Server:
     url: str = ""
     log: list[tuple[str, float, float]] = field(default_factory=list)
     """(path, start, end) per answered request, in ``time.monotonic()`` seconds."""
+    connections: int = 0
+    """Connections accepted so far."""
 
 
 async def _handle(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: _Server
 ) -> None:
+    server.connections += 1
     try:
         while True:
             try:
