@@ -1,7 +1,7 @@
 """flask-fanout: concurrent I/O fan-out and CPU offload for Flask.
 
-Public API: :class:`Fanout`, :func:`gather`, :func:`cpu_map` and the types they
-return or raise. Everything else is private.
+Public API: :class:`Fanout`, :func:`gather`, :func:`cpu_map`, :func:`metrics_response`
+and the types they return or raise. Everything else is private.
 """
 
 from .blocking import run_blocking
@@ -9,6 +9,7 @@ from .cpu import CpuError, CpuTimeout, CpuUnavailable
 from .errors import json_error
 from .extension import Fanout, cpu_map
 from .gather import CallError, Outcome, gather
+from .metrics import metrics_response
 from .settings import ConfigError, Settings
 
 __all__ = [
@@ -23,5 +24,6 @@ __all__ = [
     "cpu_map",
     "gather",
     "json_error",
+    "metrics_response",
     "run_blocking",
 ]

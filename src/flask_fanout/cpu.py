@@ -34,6 +34,7 @@ from concurrent.futures import (
     Future,
     wait,
 )
+from functools import partial
 from itertools import accumulate, pairwise
 from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, get_args
 
@@ -179,6 +180,7 @@ class _ProcessState:
         self.stats_lock = threading.Lock()
         self.stats = {
             "in_flight_chunks": 0,
+            "queued_chunks": 0,
             "batches_inline_total": 0,
             "batches_pooled_total": 0,
             "chunks_submitted_total": 0,
@@ -251,6 +253,8 @@ class CpuPool:
         self._lock = threading.Lock()
         self._state: _ProcessState | None = None
         self._closed = False
+        self.chunk_observer: Callable[[float], None] | None = None
+        """Called with each finished chunk's seconds from submission (metrics)."""
         _pools.add(self)
 
     def __repr__(self) -> str:
@@ -518,7 +522,12 @@ class CpuPool:
             for chunk in chunks:
                 if _first_failure(futures) is not None:
                     break
-                self._acquire_slot(state, deadline)
+                state.count("queued_chunks")
+                try:
+                    self._acquire_slot(state, deadline)
+                finally:
+                    state.count("queued_chunks", -1)
+                submitted = time.monotonic()
                 try:
                     future = executor.submit(fn, chunk)
                 except Exception as exc:
@@ -530,6 +539,8 @@ class CpuPool:
                 state.count("chunks_submitted_total")
                 state.count("in_flight_chunks")
                 future.add_done_callback(state.chunk_done)
+                if self.chunk_observer is not None:
+                    future.add_done_callback(partial(_observe, self.chunk_observer, submitted))
                 futures.append(future)
                 if self.backend == "process" and state.exit_hooked is not executor:
                     state.exit_hooked = executor
@@ -605,6 +616,11 @@ _DASK_UNDER_GEVENT = (
 
 _pools: weakref.WeakSet[CpuPool] = weakref.WeakSet()
 _inherited: list[_ProcessState] = []
+
+
+def _observe(observer: Callable[[float], None], submitted: float, future: Future[Any]) -> None:
+    if not future.cancelled():
+        observer(time.monotonic() - submitted)
 
 
 def _checked(results: list[R], expected: int) -> list[R]:

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from .extension import fanout_state
 from .iopool import IOPool
+from .metrics import record_calls
 
 T = TypeVar("T")
 
@@ -125,9 +126,11 @@ def gather(
     ``timeout`` defaults to ``FANOUT_TIMEOUT`` and ``deadline`` to ``FANOUT_DEADLINE``.
     """
     state = fanout_state()
-    return gather_on(
+    outcomes = gather_on(
         state.io.get(),
         calls,
         timeout=state.settings.timeout if timeout is None else timeout,
         deadline=state.settings.deadline if deadline is None else deadline,
     )
+    record_calls(state, outcomes)
+    return outcomes

@@ -32,6 +32,10 @@ class IOPool(Protocol):
 
     def shutdown(self) -> None: ...
 
+    def load(self) -> tuple[int, int]:
+        """(calls running, calls waiting for a slot), for metrics; never blocks."""
+        ...
+
 
 class ThreadIOPool:
     """A ``ThreadPoolExecutor`` sized for waiting, not for CPUs."""
@@ -39,9 +43,17 @@ class ThreadIOPool:
     def __init__(self, size: int) -> None:
         self.size = size
         self.executor = ThreadPoolExecutor(size, thread_name_prefix="fanout-io")
+        self._running: list[None] = []  # append/pop are atomic: a lock-free counter
 
     def start(self, fn: Callable[[], Any]) -> Future[Any]:
-        return self.executor.submit(fn)
+        return self.executor.submit(self._run, fn)
+
+    def _run(self, fn: Callable[[], Any]) -> Any:
+        self._running.append(None)
+        try:
+            return fn()
+        finally:
+            self._running.pop()
 
     def wait_any(self, tasks: Collection[Future[Any]], timeout: float) -> Collection[Future[Any]]:
         return wait(tasks, timeout=timeout, return_when=FIRST_COMPLETED).done
@@ -54,6 +66,9 @@ class ThreadIOPool:
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def load(self) -> tuple[int, int]:
+        return len(self._running), self.executor._work_queue.qsize()
 
 
 class GreenletIOPool:
@@ -85,6 +100,11 @@ class GreenletIOPool:
 
     def shutdown(self) -> None:
         self.pool.kill(block=False)
+
+    def load(self) -> tuple[int, int]:
+        # A full pool blocks ``spawn`` on its semaphore: the waiters are the queue.
+        semaphore = getattr(self.pool, "_semaphore", None)
+        return len(self.pool), semaphore.linkcount() if semaphore is not None else 0
 
 
 def io_pool(size: int) -> IOPool:
