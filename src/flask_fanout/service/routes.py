@@ -6,17 +6,36 @@ import logging
 import time
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify
+from apiflask import APIBlueprint
+from flask import Flask, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
-from flask_fanout import Outcome, gather, json_error
+from flask_fanout import Outcome, gather, json_error, metrics_response
 
+from .openapi import (
+    OVERLOADED,
+    Aggregate,
+    Health,
+    Ready,
+    Responses,
+    json_response,
+    sync_view,
+)
+from .readiness import sources_check
 from .sources import Source
 
 log = logging.getLogger("flask_fanout.service")
 
-aggregate = Blueprint("aggregate", __name__)
-operations = Blueprint("operations", __name__)
+aggregate = APIBlueprint(
+    "aggregate",
+    __name__,
+    tag={"name": "aggregate", "description": "Every configured source, read at once."},
+)
+operations = APIBlueprint(
+    "operations",
+    __name__,
+    tag={"name": "operations", "description": "Health, readiness and metrics."},
+)
 
 
 def _sources() -> dict[str, Source]:
@@ -24,9 +43,24 @@ def _sources() -> dict[str, Source]:
     return sources
 
 
+_AGGREGATE: Responses = {
+    200: json_response("At least one source succeeded.", Aggregate),
+    502: json_response("Every source failed (same body: see errors).", Aggregate),
+    503: OVERLOADED,
+    504: json_response("Every source timed out (same body: see errors).", Aggregate),
+}
+
+
 @aggregate.get("/")
+@aggregate.doc(operation_id="readAllSources", responses=_AGGREGATE)
+@sync_view
 def read_all_sources() -> tuple[Response, int]:
-    """Read every configured source at once; answer with what came back in time."""
+    """Read every configured source at once; answer with what came back in time.
+
+    Each source has its own timeout and the whole request a deadline; a source that
+    fails or times out becomes an entry of `errors` (code `timeout`, `unavailable`,
+    `bad_response`, `query_failed`, `too_large` or `error`) and the others still answer.
+    """
     started = time.monotonic()
     default_timeout = current_app.extensions["fanout"].settings.timeout
     timeouts = {name: s.timeout or default_timeout for name, s in _sources().items()}
@@ -55,13 +89,24 @@ def _status(outcomes: dict[str, Outcome[Any]]) -> int:
     return 502
 
 
+_HEALTH: Responses = {200: json_response("The process is alive.", Health)}
+_READY: Responses = {
+    200: json_response("Ready.", Ready),
+    503: json_response("Not ready: the failing checks say why.", Ready),
+}
+
+
 @operations.get("/healthz")
+@operations.doc(operation_id="healthz", responses=_HEALTH)
+@sync_view
 def healthz() -> Response:
     """The process is alive and serving."""
     return jsonify(status="ok")
 
 
 @operations.get("/readyz")
+@operations.doc(operation_id="readyz", responses=_READY)
+@sync_view
 def readyz() -> tuple[Response, int]:
     """Pools and sources are ready: safe to send traffic here."""
     state = current_app.extensions["fanout"]
@@ -69,10 +114,26 @@ def readyz() -> tuple[Response, int]:
     checks = {
         "io_pool": {"ready": True, "size": state.settings.io_threads},
         "cpu": {"ready": cpu_ready, "backend": state.settings.cpu_backend, "detail": cpu_reason},
-        "sources": {"ready": bool(_sources()), "names": sorted(_sources())},
+        "sources": sources_check(_sources()),
     }
     ready = all(check["ready"] for check in checks.values())
     return jsonify(status="ready" if ready else "not_ready", checks=checks), 200 if ready else 503
+
+
+_METRICS_TEXT: dict[int | str, dict[str, str | dict[str, dict[str, Any]]]] = {
+    200: {
+        "description": "Prometheus text format 0.0.4, every worker's metrics together.",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@operations.get("/metrics")
+@operations.doc(operation_id="metrics", responses=_METRICS_TEXT)
+@sync_view
+def metrics() -> Response:
+    """Metrics in Prometheus' text format: requests, sources, pools, admission."""
+    return metrics_response()
 
 
 def register_error_handlers(app: Flask) -> None:
