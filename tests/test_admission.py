@@ -40,12 +40,12 @@ def test_rejects_above_the_limit_and_recovers_below_it(
     app, gate, entered = gated_app
     client = app.test_client()
     with ThreadPoolExecutor(2) as pool:
-        held = [pool.submit(client.get, "/work") for _ in range(2)]
+        held = [pool.submit(client.get, "/work", buffered=True) for _ in range(2)]
         for _ in range(2):
             assert entered.acquire(timeout=5), "both requests are in flight"
         assert app.extensions["fanout"].admission.inflight == 2
 
-        rejected = client.get("/work")
+        rejected = client.get("/work", buffered=True)
         assert rejected.status_code == 503
         assert rejected.headers["Retry-After"] == "1"
         assert rejected.is_json and rejected.get_json()["error"] == "overloaded"
@@ -54,7 +54,7 @@ def test_rejects_above_the_limit_and_recovers_below_it(
         gate.set()
         assert [f.result(10).status_code for f in held] == [200, 200]
     assert app.extensions["fanout"].admission.inflight == 0
-    assert client.get("/work").status_code == 200
+    assert client.get("/work", buffered=True).status_code == 200
     assert app.extensions["fanout"].admission.rejected == 1
 
 
@@ -68,7 +68,7 @@ def test_a_failing_view_releases_its_slot() -> None:
         raise RuntimeError("boom")
 
     client = app.test_client()
-    assert [client.get("/boom").status_code for _ in range(3)] == [500, 500, 500]
+    assert [client.get("/boom", buffered=True).status_code for _ in range(3)] == [500, 500, 500]
     assert app.extensions["fanout"].admission.inflight == 0
 
 
@@ -79,3 +79,37 @@ def test_limit_comes_from_config() -> None:
     state = app.extensions["fanout"]
     assert state.admission.limit == 7
     assert state.io.get().size == 33
+
+
+def test_a_rejection_skips_flask(
+    gated_app: tuple[Flask, threading.Event, threading.Semaphore],
+) -> None:
+    """Under overload rejections must be cheap: no request context, no hooks."""
+    app, _, _ = gated_app
+    seen: list[str] = []
+    app.before_request(lambda: seen.append("flask saw it") and None)
+    app.extensions["fanout"].admission.limit = 0
+    response = app.test_client().get("/work", buffered=True)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert response.get_json()["error"] == "overloaded"
+    assert seen == []
+
+
+def test_a_rejected_connection_is_parked_after_its_503() -> None:
+    """The 503 is sent at once; reading the connection again waits ``pause`` seconds."""
+    import time
+
+    from flask_fanout.admission import Admission, AdmissionMiddleware
+
+    def app(environ: dict[str, object], start_response: object) -> list[bytes]:
+        raise AssertionError("a rejected request never reaches the app")
+
+    middleware = AdmissionMiddleware(app, Admission(0), lambda: (), pause=lambda: 0.2)
+    statuses: list[str] = []
+    body = middleware({"PATH_INFO": "/"}, lambda status, headers: statuses.append(status))
+    assert statuses == ["503 Service Unavailable"]
+    assert b"overloaded" in b"".join(body)
+    started = time.monotonic()
+    body.close()  # type: ignore[attr-defined]  # the server calls this before reading on
+    assert time.monotonic() - started >= 0.2

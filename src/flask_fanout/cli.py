@@ -14,12 +14,14 @@ from collections.abc import Sequence
 from typing import Any
 
 DEFAULT_APP = "flask_fanout.service:create_app()"
+BALANCED_GEVENT = "flask_fanout.workers.BalancedGeventWorker"
 
 
 def gunicorn_options(
     *,
     bind: str,
     cpu_backend: str = "process",
+    max_inflight: int = 512,
     workers: int | None = None,
     worker_class: str | None = None,
     threads: int | None = None,
@@ -34,15 +36,24 @@ def gunicorn_options(
       has processes of its own.
     - limit_request_line at gunicorn's maximum, 8190: long ``/is_prime/...`` URLs
       reach the app and get its JSON errors instead of gunicorn's plain-text 400.
+      Header count and size stay at gunicorn's limits, written out: 100 fields
+      of at most 8190 bytes.
+    - worker_connections well above FANOUT_MAX_INFLIGHT: connections beyond it
+      would wait unanswered in the accept queue; admission control answers them
+      503 instead.
     """
+    from . import workers as balancing
+
     if worker_class is None:
-        worker_class = "gthread" if cpu_backend == "dask" else "gevent"
+        worker_class = "gthread" if cpu_backend == "dask" else BALANCED_GEVENT
     options: dict[str, Any] = {
         "bind": [bind],
         "workers": workers or 2,
         "worker_class": worker_class,
-        "worker_connections": 2000,
+        "worker_connections": max(4096, 2 * max_inflight),
         "limit_request_line": 8190,
+        "limit_request_fields": 100,
+        "limit_request_field_size": 8190,
         "keepalive": 5,
         "backlog": 4096,
         "graceful_timeout": 30,
@@ -52,10 +63,23 @@ def gunicorn_options(
         "loglevel": "warning",
         "post_fork": _post_fork,
         "post_worker_init": _post_worker_init,
+        "on_starting": lambda _arbiter: balancing.master_starting(),
+        "pre_fork": lambda _arbiter, worker: balancing.assign_slot(worker),
+        "child_exit": lambda _arbiter, worker: balancing.release_slot(worker),
     }
     if worker_class == "gthread":
         options["threads"] = threads or 64
     return options
+
+
+def _chain(first: Any, second: Any) -> Any:
+    """One two-argument gunicorn hook (gunicorn checks the arity) running both."""
+
+    def run(arbiter: Any, worker: Any) -> None:
+        first(arbiter, worker)
+        second(arbiter, worker)
+
+    return run
 
 
 def _post_fork(_arbiter: Any, worker: Any) -> None:
@@ -121,25 +145,39 @@ def _start_upstream(host: str) -> str:
 
 def serve(args: argparse.Namespace) -> int:
     from .service.config import load_config
-    from .settings import ConfigError
+    from .settings import ConfigError, Settings
 
     if args.config:
         os.environ["FANOUT_CONFIG"] = os.path.abspath(args.config)
+    if os.environ.pop("FLASK_DEBUG", "").lower() not in ("", "0", "false", "no"):
+        print("fanout: FLASK_DEBUG ignored: fanout serve never runs in debug mode", file=sys.stderr)
     try:
         config = load_config()
+        settings = Settings.from_mapping(config.flask)
     except ConfigError as exc:
         print(f"fanout: configuration error: {exc}", file=sys.stderr)
         return 2
+    from .logs import configure_logging
+    from .metrics_dir import MetricsDir
+
+    metrics_dir = MetricsDir.prepare()  # exported before the workers fork
+    configure_logging()
     if args.app is None and config.config_file is None and "FANOUT_UPSTREAM_URL" not in os.environ:
         os.environ["FANOUT_UPSTREAM_URL"] = _start_upstream("127.0.0.1")
     options = gunicorn_options(
         bind=f"{args.host}:{args.port}",
-        cpu_backend=str(config.flask.get("FANOUT_CPU_BACKEND", "process")).lower(),
+        cpu_backend=settings.cpu_backend,
+        max_inflight=settings.max_inflight,
         workers=args.workers,
         worker_class=args.worker_class,
         threads=args.threads,
     )
-    _run_gunicorn(args.app or DEFAULT_APP, options)
+    for hook, run in metrics_dir.gunicorn_hooks().items():
+        options[hook] = _chain(options[hook], run) if hook in options else run
+    try:
+        _run_gunicorn(args.app or DEFAULT_APP, options)
+    finally:
+        metrics_dir.cleanup()
     return 0
 
 

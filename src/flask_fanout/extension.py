@@ -7,13 +7,13 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
-from flask import Flask, current_app, g, request
-from flask.typing import ResponseReturnValue
+from flask import Flask, current_app
 
-from .admission import Admission
+from .admission import Admission, AdmissionMiddleware, exempt_paths_of
+from .blocking import gevent_is_patched
 from .cpu import CpuPool
-from .errors import json_error
 from .iopool import IOPool, io_pool
+from .metrics import install as install_metrics
 from .process_local import PerProcess
 from .settings import Settings
 
@@ -39,6 +39,13 @@ class FanoutState:
         )
         self.admission = Admission(settings.max_inflight)
         self.exempt_endpoints: set[str] = set()
+        self._exempt_paths: frozenset[str] | None = None
+
+    def exempt_paths(self, app: Flask) -> frozenset[str]:
+        """URL paths of the exempt endpoints, resolved once the routes exist."""
+        if self._exempt_paths is None:
+            self._exempt_paths = exempt_paths_of(app, self.exempt_endpoints)
+        return self._exempt_paths
 
     def shutdown(self) -> None:
         self.io.reset()
@@ -68,13 +75,20 @@ class Fanout:
         state = FanoutState(Settings.from_mapping(app.config))
         app.extensions[EXTENSION_KEY] = state
         _live_states.add(state)
-        app.before_request(_admit)
-        app.teardown_request(_release)
+        install_metrics(app, state)
+        app.wsgi_app = AdmissionMiddleware(  # type: ignore[method-assign]
+            app.wsgi_app,
+            state.admission,
+            lambda: state.exempt_paths(app),
+            pause=lambda: state.settings.reject_pause if gevent_is_patched() else 0.0,
+        )
 
     @staticmethod
     def exempt(app: Flask, endpoints: Iterable[str]) -> None:
         """Let ``endpoints`` (health checks, metrics) through admission control."""
-        fanout_state(app).exempt_endpoints.update(endpoints)
+        state = fanout_state(app)
+        state.exempt_endpoints.update(endpoints)
+        state._exempt_paths = None
 
 
 def fanout_state(app: Flask | None = None) -> FanoutState:
@@ -85,27 +99,6 @@ def fanout_state(app: Flask | None = None) -> FanoutState:
     except KeyError:
         raise RuntimeError("Fanout(app) was not set up for this app") from None
     return state
-
-
-def _admit() -> ResponseReturnValue | None:
-    state = fanout_state()
-    if request.endpoint in state.exempt_endpoints:
-        return None
-    if not state.admission.try_enter():
-        return json_error(
-            503,
-            "overloaded",
-            "The server is at its limit of requests in flight; retry shortly.",
-            headers={"Retry-After": "1"},
-            limit=state.admission.limit,
-        )
-    g._fanout_admitted = True
-    return None
-
-
-def _release(_exc: BaseException | None) -> None:
-    if g.pop("_fanout_admitted", False):
-        fanout_state().admission.leave()
 
 
 def cpu_map(
