@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,9 @@ def test_sources_are_read_at_the_same_time(make_app: Callable[..., Flask], upstr
     )
     status, body = get(make_app(toml))
     assert status == 200 and body["errors"] == {}
+    deadline = time.monotonic() + 5  # the upstream logs a request just after answering it
+    while len([p for p, _, _ in upstream.log if p in marks]) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
     intervals = [(start, end) for path, start, end in upstream.log if path in marks]
     assert len(intervals) == 3
     assert max(s for s, _ in intervals) < min(e for _, e in intervals), "requests overlapped"

@@ -28,6 +28,11 @@ _ACCEPT = {"Accept": "application/json, text/*;q=0.8"}
 # fresh connection.
 _STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
+
+class _StaleConnection(Exception):
+    """The server had closed the connection before or while we sent on it."""
+
+
 Target = tuple[str, str, int, str]
 """(scheme, host, port, path with query) of a URL, parsed once."""
 
@@ -60,19 +65,18 @@ class HttpClient:
             target = self._targets.setdefault(url, _target(url))
         scheme, host, port, path = target
         idle = self._idle.get().setdefault((scheme, host, port), [])
-        for attempt in (1, 2):
-            connection, reused = (idle.pop(), True) if idle else (self._connect(target), False)
+        if idle:
             try:
-                return self._exchange(connection, idle, path, timeout, max_bytes, url)
-            except _STALE as exc:
-                connection.close()
-                if reused and attempt == 1:
-                    continue
-                raise CallError("bad_response", f"{url} closed the connection: {exc}") from None
-            except BaseException:
-                connection.close()
-                raise
-        raise AssertionError("unreachable")  # pragma: no cover
+                return self._exchange(idle.pop(), idle, path, timeout, max_bytes, url)
+            except _StaleConnection:
+                # The server restarted or dropped idle connections: the other idle
+                # ones are likely dead too. Drop them all; retry on a fresh one.
+                while idle:
+                    idle.pop().close()
+        try:
+            return self._exchange(self._connect(target), idle, path, timeout, max_bytes, url)
+        except _StaleConnection as exc:
+            raise CallError("bad_response", f"{url} closed the connection: {exc}") from None
 
     def _connect(self, target: Target) -> http.client.HTTPConnection:
         scheme, host, port, _ = target
@@ -90,9 +94,27 @@ class HttpClient:
         max_bytes: int,
         url: str,
     ) -> tuple[int, str, bytes]:
+        """One GET; the connection goes back to ``idle`` after a whole answer, else closes."""
         connection.timeout = timeout
         if connection.sock is not None:
             connection.sock.settimeout(timeout)
+        try:
+            return self._read_answer(connection, idle, path, max_bytes, url)
+        except _STALE as exc:
+            connection.close()
+            raise _StaleConnection(str(exc) or type(exc).__name__) from None
+        except BaseException:
+            connection.close()
+            raise
+
+    def _read_answer(
+        self,
+        connection: http.client.HTTPConnection,
+        idle: list[http.client.HTTPConnection],
+        path: str,
+        max_bytes: int,
+        url: str,
+    ) -> tuple[int, str, bytes]:
         try:
             connection.request("GET", path, headers=_ACCEPT)
             response = connection.getresponse()

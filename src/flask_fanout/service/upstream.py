@@ -164,6 +164,10 @@ async def _handle(
                 return
     except (ConnectionError, asyncio.IncompleteReadError):
         return
+    except asyncio.CancelledError:
+        # The server is stopping. Ending normally keeps Python 3.11's stream
+        # callback from logging the cancellation as an error.
+        return
     finally:
         with contextlib.suppress(Exception):
             writer.close()
