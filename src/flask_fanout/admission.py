@@ -13,14 +13,18 @@ connection would still keep a gevent worker busy doing nothing but 503s (1,300
 such clients cost more CPU than the admitted requests get). So under gevent,
 after a 503 has been sent, the connection is not read again for ``pause``
 seconds: the 503 itself goes out at once, the parked connection costs no CPU,
-and admitted requests keep their latency.
+and admitted requests keep their latency. The request read after the pause has
+already waited, so it is admitted only once fresh requests stopped being
+turned away: otherwise the wait would show up as a slow 200.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
+import weakref
 from collections.abc import Callable, Collection, Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -76,6 +80,8 @@ class AdmissionMiddleware:
         self.admission = admission
         self._exempt_paths = exempt_paths
         self._pause = pause
+        self._parked: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._pressure_until = 0.0
         body = json.dumps(
             {
                 "error": "overloaded",
@@ -95,12 +101,27 @@ class AdmissionMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") in self._exempt_paths():
             return self.app(environ, start_response)
-        if not self.admission.try_enter():
+        connection = environ.get("gunicorn.sock") or environ.get("gunicorn.socket")
+        was_parked = connection is not None and connection in self._parked
+        if was_parked:
+            self._parked.discard(connection)
+        # A request read after a pause has waited already: admitting it would be a
+        # slow 200. It gets a slot only once no fresh request was turned away for
+        # a while, i.e. when the overload is over.
+        now = time.monotonic()
+        held_back = was_parked and now < self._pressure_until
+        if held_back or not self.admission.try_enter():
             start_response("503 Service Unavailable", list(self._headers))
             pause = self._pause()
-            if pause <= 0:
+            if pause <= 0 or connection is None:
                 return self._body
-            return ClosingIterator(self._body, partial(time.sleep, pause))
+            if not was_parked:
+                self._pressure_until = now + 2 * pause
+            self._parked.add(connection)
+            # Jittered, so that clients turned away together do not return together.
+            return ClosingIterator(
+                self._body, partial(time.sleep, pause * random.uniform(0.5, 1.5))
+            )
         try:
             return ClosingIterator(self.app(environ, start_response), self.admission.leave)
         except BaseException:
