@@ -14,9 +14,8 @@ such clients cost more CPU than the admitted requests get). So under gevent,
 after a 503 has been sent, the connection is not read again for ``pause``
 seconds: the 503 itself goes out at once, the parked connection costs no CPU,
 and admitted requests keep their latency. The request read after the pause has
-already waited, so it is never admitted (the wait would show up as a slow
-200): it gets a 503 and ``Connection: close``, and the client's next request,
-on a new connection, is judged on arrival.
+already waited, so it is admitted only once fresh requests stopped being
+turned away: otherwise the wait would show up as a slow 200.
 """
 
 from __future__ import annotations
@@ -58,10 +57,6 @@ class Admission:
             self._inflight += 1
             return True
 
-    def count_rejection(self) -> None:
-        with self._lock:
-            self.rejected += 1
-
     def leave(self) -> None:
         with self._lock:
             self._inflight -= 1
@@ -86,6 +81,7 @@ class AdmissionMiddleware:
         self._exempt_paths = exempt_paths
         self._pause = pause
         self._parked: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._pressure_until = 0.0
         body = json.dumps(
             {
                 "error": "overloaded",
@@ -106,23 +102,26 @@ class AdmissionMiddleware:
         if environ.get("PATH_INFO") in self._exempt_paths():
             return self.app(environ, start_response)
         connection = environ.get("gunicorn.sock") or environ.get("gunicorn.socket")
-        if connection is not None and connection in self._parked:
-            # This request waited out the pause: admitting it would make a slow
-            # 200. It gets its 503 and the connection closes, so the client's next
-            # request comes on a new connection and is judged on arrival.
+        was_parked = connection is not None and connection in self._parked
+        if was_parked:
             self._parked.discard(connection)
-            self.admission.count_rejection()
-            start_response("503 Service Unavailable", [*self._headers, ("Connection", "close")])
-            return self._body
-        if not self.admission.try_enter():
+        # A request read after a pause has waited already: admitting it would be a
+        # slow 200. It gets a slot only once no fresh request was turned away for
+        # a while, i.e. when the overload is over.
+        now = time.monotonic()
+        held_back = was_parked and now < self._pressure_until
+        if held_back or not self.admission.try_enter():
             start_response("503 Service Unavailable", list(self._headers))
             pause = self._pause()
             if pause <= 0 or connection is None:
                 return self._body
+            if not was_parked:
+                self._pressure_until = now + 2 * pause
             self._parked.add(connection)
             # Jittered, so that clients turned away together do not return together.
-            jittered = pause * random.uniform(0.5, 1.5)
-            return ClosingIterator(self._body, partial(time.sleep, jittered))
+            return ClosingIterator(
+                self._body, partial(time.sleep, pause * random.uniform(0.5, 1.5))
+            )
         try:
             return ClosingIterator(self.app(environ, start_response), self.admission.leave)
         except BaseException:
