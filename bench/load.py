@@ -86,6 +86,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--report-only", action="store_true", help="rewrite .md/.png from the .json, run nothing"
     )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the rows of the previous .json that this run does not measure again\n"
+        "(e.g. re-measure one workload after a noisy run)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.concurrency, args.duration, args.timeout = [10, 200], 5.0, 10.0
@@ -262,7 +268,9 @@ class Bench:
         return point
 
     def save_json(self, meta: dict[str, Any] | None = None) -> None:
-        path = self.args.output.with_suffix(".json")
+        """The figures so far: in raw/ during the run, next to the report at the end."""
+        output = self.args.output
+        path = output.with_suffix(".json") if meta else RAW / f"{output.name}.partial.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "meta": meta or {},
@@ -359,6 +367,45 @@ def rewrite_report(output: Path) -> None:
     write_load_report(output, data["meta"], floor, points)
 
 
+def _previous_run(output: Path) -> dict[str, Any] | None:
+    path = output.with_suffix(".json")
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _row_order(point: Point) -> tuple[int, int, int]:
+    contenders = list(CONTENDERS)
+    return (
+        WORKLOADS.index(point.workload),
+        contenders.index(point.contender) if point.contender in contenders else -1,
+        point.concurrency,
+    )
+
+
+def merge_runs(
+    previous: dict[str, Any], meta: dict[str, Any], bench: Bench
+) -> tuple[dict[str, Any], list[Point], list[Point]]:
+    """This run's rows, plus the previous run's rows that this run did not measure again."""
+    measured = {(p.workload, p.contender, p.concurrency) for p in bench.points}
+    kept = [
+        point
+        for point in map(point_from_dict, previous["points"])
+        if (point.workload, point.contender, point.concurrency) not in measured
+    ]
+    floor = bench.floor or [point_from_dict(p) for p in previous["floor"]]
+    floor_rps = {p.concurrency: p.rps for p in floor}
+    points = sorted([*kept, *bench.points], key=_row_order)
+    for point in points:
+        point.floor_rps = floor_rps.get(point.concurrency)
+    old = previous["meta"]
+    merged = {
+        **old,
+        "merged": [*old.get("merged", []), {"command": meta["command"], "date": meta["date"]}],
+        "workloads": [w for w in WORKLOADS if w in {*old["workloads"], *meta["workloads"]}],
+        "concurrency": sorted({*old["concurrency"], *meta["concurrency"]}),
+    }
+    return merged, floor, points
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
@@ -376,7 +423,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.output.with_suffix(".md").write_text(overload_markdown(meta, bench.points))
             print("\n".join(meta["verdicts"]))
         else:
+            previous = _previous_run(args.output) if args.merge else None
             bench.run_load()
+            if previous is not None:
+                meta, bench.floor, bench.points = merge_runs(previous, meta, bench)
             meta["plot"] = args.output.with_suffix(".png").name
             bench.save_json(meta)
             write_load_report(args.output, meta, bench.floor, bench.points)

@@ -203,6 +203,16 @@ def summary_table(points: Sequence[Point], concurrency: int) -> list[str]:
     return _table(header, rows)
 
 
+def _merged_runs(meta: dict[str, Any]) -> list[str]:
+    """The later runs whose rows replaced this run's (``load.py --merge``)."""
+    merged = meta.get("merged") or []
+    if not merged:
+        return []
+    lines = ["The rows (and the floor, if measured) of these later runs replaced the above's:", ""]
+    lines += [f"- {run['date']}: `{run['command']}`" for run in merged]
+    return [*lines, ""]
+
+
 def _quietness(floor: Sequence[Point], points: Sequence[Point], limit: float = 0.15) -> str:
     """One sentence on whether other processes loaded the machine during the runs."""
     rows = [p for p in (*floor, *points) if p.extra.get("other_cpu_cores") is not None]
@@ -251,6 +261,7 @@ def load_markdown(meta: dict[str, Any], floor: Sequence[Point], points: Sequence
         "",
         f"Run on {meta['machine']}, {meta['date']}. {meta['settings']}",
         "",
+        *_merged_runs(meta),
         _quietness(floor, points),
         "",
         HOW_TO_READ,
