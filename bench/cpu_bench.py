@@ -59,6 +59,7 @@ from gmpy2 import mpz
 
 from flask_fanout.cpu import CHUNKS_PER_WORKER, CpuPool
 from flask_fanout.service.primes import is_prime, is_prime_batch, prime_cost
+from primality import trial_division
 
 T = TypeVar("T")
 CORES = os.cpu_count() or 1
@@ -132,17 +133,6 @@ def big_batch(odd: int, primes: int) -> tuple[list[mpz], int]:
 def small_numbers(count: int, below: int, seed: str) -> list[int]:
     rng = random.Random(seed)
     return [rng.randrange(1, below) for _ in range(count)]
-
-
-def trial_division(n: int) -> bool:
-    """The example's algorithm, verbatim (so it calls 1 prime and 2 composite)."""
-    if n % 2 == 0:
-        return False
-    sqrt_n = int(math.floor(math.sqrt(n)))  # noqa: RUF046 (verbatim)
-    for i in range(3, sqrt_n + 1, 2):  # noqa: SIM110 (verbatim)
-        if n % i == 0:
-            return False
-    return True
 
 
 def trial_division_batch(numbers: Sequence[int]) -> list[bool]:
