@@ -1,14 +1,16 @@
 """CPU offload, measured side by side: big batches, tiny requests, the example's pattern.
 
-Run from the repository root (about 1-2 minutes on 2 cores; ``--quick`` for a smoke run):
+Run from the repository root (about 2-2.5 minutes on 2 cores; ``--quick`` for a smoke run):
 
-    python bench/cpu_bench.py [--repeat 7] [--tiny-requests 400] [--out bench/results/cpu.md]
+    python bench/cpu_bench.py [--repeat 7] [--tiny-requests 400] [--quiet-wait 3] [--out FILE]
 
 1. Big batch: ~460 distinct 1000-digit numbers (random odd ones plus 64 primes) through
    ``CpuPool("process", 2).map_batches(is_prime_batch, ...)`` (pool warmed up first), and
    through ``POST /is_prime`` on a real ``fanout serve``, against a serial ``is_prime``
-   loop in this process. Both cores: CPU seconds of the pool's worker processes during
-   the timed runs, and one traced run with each chunk's process and interval.
+   loop in this process; and the machine's ceiling, two copies of the serial loop at once
+   on the pool's two processes (half that time is a perfect 2-way split here). Both
+   cores: CPU seconds of the pool's worker processes during the timed runs, and one
+   traced run with each chunk's process and interval.
 2. Tiny request: ``GET /is_prime/7,11,13`` and ``GET /healthz`` on one keep-alive
    connection to the same server, alternating, one at a time.
 3. The example's pattern, ``ProcessPoolExecutor().map(f, numbers)`` (chunksize 1), against
@@ -18,7 +20,8 @@ Run from the repository root (about 1-2 minutes on 2 cores; ``--quick`` for a sm
 Contenders take turns within each round, in rotating order, so load from elsewhere on
 the machine hits them alike; medians and ratios come from the same run. The machine is
 shared: rounds wait briefly for other programs to go quiet, the cores other programs used
-are measured per round, and the big-batch ratio is also given over quiet rounds only.
+are measured per round, and the big-batch table uses the quiet rounds when there are
+enough of them.
 Every pool is warm when timed; pool start-up is measured on its own.
 Writes a markdown report (default ``bench/results/cpu.md``; ``--quick``:
 ``bench/results/raw/cpu-quick.md``).
@@ -897,8 +900,8 @@ def big_verdict(big: BigBatch) -> list[str]:
     st = big.startup
     return [
         f"- Target (pool <= {TARGET_BIG_RATIO}x serial on 2 cores), over {basis}: {outcome}: "
-        f"{of_medians:.2f}x as a ratio of medians ({1 / of_medians:.2f}x speed-up), "
-        f"{per_round:.2f}x as the median of per-round ratios (the two differ by the "
+        f"{of_medians:.3f}x as a ratio of medians ({1 / of_medians:.2f}x speed-up), "
+        f"{per_round:.3f}x as the median of per-round ratios (the two differ by the "
         f"contenders' own run-to-run noise: the serial loop alone spans "
         f"{spread(r.times['serial'])}). Through HTTP: {r.ratio_of_medians('http', 'serial'):.2f}x"
         f" / {r.ratio('http', 'serial'):.2f}x.",
