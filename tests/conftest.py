@@ -13,6 +13,7 @@ from flask import Flask
 
 from flask_fanout.service import create_app
 from flask_fanout.service.upstream import running
+from tests.test_cli import serve  # noqa: F401  (``fanout serve`` in a subprocess, for every test)
 
 
 @pytest.fixture(scope="session")

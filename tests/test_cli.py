@@ -55,13 +55,17 @@ def serve(tmp_path: Path) -> Iterator[Any]:
 
     def start(*args: str, env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen[bytes]]:
         port = free_port()
-        environment = {**os.environ, "FANOUT_DATA_DIR": str(tmp_path / "data"), **(env or {})}
-        environment.pop("FANOUT_CONFIG", None)
-        process = subprocess.Popen(
-            [*FANOUT, "serve", "--port", str(port), *args],
-            env=environment,
-            start_new_session=True,
-        )
+        environment = {**os.environ, "FANOUT_DATA_DIR": str(tmp_path / "data")}
+        for name in ("FANOUT_CONFIG", "PROMETHEUS_MULTIPROC_DIR"):
+            environment.pop(name, None)
+        environment.update(env or {})
+        with open(tmp_path / "stderr.log", "ab") as log:  # the JSON logs, for tests to read
+            process = subprocess.Popen(
+                [*FANOUT, "serve", "--port", str(port), *args],
+                env=environment,
+                stderr=log,
+                start_new_session=True,
+            )
         started.append(process)
         base = f"http://127.0.0.1:{port}"
         wait_until_serving(base + "/healthz", process)

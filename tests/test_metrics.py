@@ -10,7 +10,6 @@ from __future__ import annotations
 import glob
 import os
 import signal
-import subprocess
 import threading
 import time
 import urllib.request
@@ -28,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from flask_fanout import Fanout, Settings, cpu_map, gather, metrics_response
 from flask_fanout.metrics import LATENCY_BUCKETS
 from tests.cpu_tasks import spin_batch, spin_cost
-from tests.test_cli import FANOUT, free_port, wait_until_serving
+from tests.test_cli import wait_until_serving
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -324,43 +323,13 @@ def per_worker_requests(directory: Path, route: str) -> dict[str, float]:
     return counts
 
 
-@pytest.fixture
-def serve_logged(tmp_path: Path) -> Iterator[Callable[..., tuple[str, subprocess.Popen[bytes]]]]:
-    """``fanout serve`` with its stderr (the JSON logs) in a file; stopped by PID."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(*args: str, env: dict[str, str]) -> tuple[str, subprocess.Popen[bytes]]:
-        port = free_port()
-        environment = {**os.environ, "FANOUT_DATA_DIR": str(tmp_path / "data")}
-        for name in ("FANOUT_CONFIG", "PROMETHEUS_MULTIPROC_DIR"):
-            environment.pop(name, None)
-        environment.update(env)
-        with open(tmp_path / "stderr.log", "ab") as log:
-            process = subprocess.Popen(
-                [*FANOUT, "serve", "--port", str(port), *args],
-                env=environment,
-                stderr=log,
-                start_new_session=True,
-            )
-        started.append(process)
-        base = f"http://127.0.0.1:{port}"
-        wait_until_serving(base + "/healthz", process)
-        return base, process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 def test_two_workers_add_up_and_the_directory_follows_the_server(
-    serve_logged: Any, tmp_path: Path
+    serve: Any, tmp_path: Path
 ) -> None:
     directory = tmp_path / "prometheus"
     directory.mkdir()
     (directory / "counter_999999.db").write_bytes(b"stale from an earlier run")
-    base, process = serve_logged("--workers", "2", env={"PROMETHEUS_MULTIPROC_DIR": str(directory)})
+    base, process = serve("--workers", "2", env={"PROMETHEUS_MULTIPROC_DIR": str(directory)})
     assert not (directory / "counter_999999.db").exists(), "the directory is emptied at start"
 
     sent = 0
@@ -414,11 +383,11 @@ def test_two_workers_add_up_and_the_directory_follows_the_server(
     )
 
 
-def test_serve_makes_and_removes_its_own_directory(serve_logged: Any, tmp_path: Path) -> None:
+def test_serve_makes_and_removes_its_own_directory(serve: Any, tmp_path: Path) -> None:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     env = {"TMPDIR": str(scratch), "FANOUT_ACCESS_LOG": "0"}
-    base, process = serve_logged("--workers", "2", env=env)
+    base, process = serve("--workers", "2", env=env)
     assert get(base + "/") == 200
     made = list(scratch.glob("fanout-metrics-*"))
     assert len(made) == 1 and made[0].is_dir()

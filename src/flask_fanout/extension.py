@@ -41,6 +41,10 @@ class FanoutState:
         self.exempt_endpoints: set[str] = set()
         self._exempt_paths: frozenset[str] | None = None
 
+    def add_exempt(self, endpoints: Iterable[str]) -> None:
+        self.exempt_endpoints.update(endpoints)
+        self._exempt_paths = None  # resolved again on the next request
+
     def exempt_paths(self, app: Flask) -> frozenset[str]:
         """URL paths of the exempt endpoints, resolved once the routes exist."""
         if self._exempt_paths is None:
@@ -86,9 +90,7 @@ class Fanout:
     @staticmethod
     def exempt(app: Flask, endpoints: Iterable[str]) -> None:
         """Let ``endpoints`` (health checks, metrics) through admission control."""
-        state = fanout_state(app)
-        state.exempt_endpoints.update(endpoints)
-        state._exempt_paths = None
+        fanout_state(app).add_exempt(endpoints)
 
 
 def fanout_state(app: Flask | None = None) -> FanoutState:
