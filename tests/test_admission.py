@@ -96,25 +96,38 @@ def test_a_rejection_skips_flask(
     assert seen == []
 
 
-def test_a_rejected_connection_is_parked_after_its_503() -> None:
-    """The 503 is sent at once; reading the connection again waits ``pause`` seconds."""
+def test_an_early_retry_gets_its_503_when_its_retry_after_ends() -> None:
+    """The first 503 goes out at once; a retry before Retry-After waits it out."""
     import time
 
     from flask_fanout.admission import Admission, AdmissionMiddleware
 
     def app(environ: dict[str, object], start_response: object) -> list[bytes]:
-        raise AssertionError("a rejected request never reaches the app")
+        return [b"served"]
 
-    middleware = AdmissionMiddleware(app, Admission(0), lambda: (), pause=lambda: 0.2)
+    admission = Admission(0)
+    middleware = AdmissionMiddleware(app, admission, lambda: (), pause=lambda: 0.4)
 
     class Connection:
         pass
 
     statuses: list[str] = []
-    environ = {"PATH_INFO": "/", "gunicorn.sock": Connection()}
-    body = middleware(environ, lambda status, headers: statuses.append(status))
-    assert statuses == ["503 Service Unavailable"]
-    assert b"overloaded" in b"".join(body)
-    started = time.monotonic()
-    body.close()  # type: ignore[attr-defined]  # the server calls this before reading on
-    assert time.monotonic() - started >= 0.2 * 0.5  # the pause is jittered by +-50 %
+    connection, other = Connection(), Connection()
+
+    def request(sock: Connection) -> tuple[bytes, float]:
+        started = time.monotonic()
+        body = middleware(
+            {"PATH_INFO": "/", "gunicorn.sock": sock}, lambda s, h: statuses.append(s)
+        )
+        return b"".join(body), time.monotonic() - started
+
+    first, first_took = request(connection)
+    assert b"overloaded" in first and first_took < 0.2  # at once
+    again, again_took = request(connection)
+    assert b"overloaded" in again and again_took >= 0.4 * 0.5  # jittered by +-50 %
+    _, other_took = request(other)
+    assert other_took < 0.2  # another connection is not held up by this one
+    assert statuses == ["503 Service Unavailable"] * 3
+    admission.limit = 1  # a slot is free: the early retry is served at once
+    served, served_took = request(connection)
+    assert served == b"served" and served_took < 0.2

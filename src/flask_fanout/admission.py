@@ -9,13 +9,13 @@ under overload most requests are rejected, so a rejection must cost as little
 CPU as possible, or rejecting starves the admitted requests.
 
 A client that ignores ``Retry-After`` and retries at once on its kept-alive
-connection would still keep a gevent worker busy doing nothing but 503s (1,300
-such clients cost more CPU than the admitted requests get). So under gevent,
-after a 503 has been sent, the connection is not read again for ``pause``
-seconds: the 503 itself goes out at once, the parked connection costs no CPU,
-and admitted requests keep their latency. The request read after the pause has
-already waited, so it is admitted only once fresh requests stopped being
-turned away: otherwise the wait would show up as a slow 200.
+connection would keep a worker busy doing nothing but 503s (1,300 such clients
+cost more CPU than the admitted requests get). So under gevent each connection
+remembers when its Retry-After ends: a request that arrives before then is still
+read at once, and admitted if a slot is free, but if it is turned away again its
+503 is sent only when the Retry-After it ignored is over. Only the early retries
+of a rejected client wait; a request that gets a slot never does, so overload
+never shows up as a slow 200.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Collection, Iterable
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wsgi import ClosingIterator
@@ -80,8 +79,7 @@ class AdmissionMiddleware:
         self.admission = admission
         self._exempt_paths = exempt_paths
         self._pause = pause
-        self._parked: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._pressure_until = 0.0
+        self._retry_at: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         body = json.dumps(
             {
                 "error": "overloaded",
@@ -101,32 +99,27 @@ class AdmissionMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") in self._exempt_paths():
             return self.app(environ, start_response)
-        connection = environ.get("gunicorn.sock") or environ.get("gunicorn.socket")
-        was_parked = connection is not None and connection in self._parked
-        if was_parked:
-            self._parked.discard(connection)
-        # A request read after a pause has waited already: admitting it would be a
-        # slow 200. It gets a slot only once no fresh request was turned away for
-        # a while, i.e. when the overload is over.
-        now = time.monotonic()
-        held_back = was_parked and now < self._pressure_until
-        if held_back or not self.admission.try_enter():
+        if not self.admission.try_enter():
+            connection = environ.get("gunicorn.sock") or environ.get("gunicorn.socket")
+            self._wait_out_retry_after(connection)
             start_response("503 Service Unavailable", list(self._headers))
-            pause = self._pause()
-            if pause <= 0 or connection is None:
-                return self._body
-            if not was_parked:
-                self._pressure_until = now + 2 * pause
-            self._parked.add(connection)
-            # Jittered, so that clients turned away together do not return together.
-            return ClosingIterator(
-                self._body, partial(time.sleep, pause * random.uniform(0.5, 1.5))
-            )
+            return self._body
         try:
             return ClosingIterator(self.app(environ, start_response), self.admission.leave)
         except BaseException:
             self.admission.leave()
             raise
+
+    def _wait_out_retry_after(self, connection: Any) -> None:
+        """Hold a 503 for a client that came back before its last Retry-After ended."""
+        pause = self._pause()
+        if pause <= 0 or connection is None:
+            return
+        retry_at = self._retry_at.get(connection)
+        if retry_at is not None:
+            time.sleep(max(0.0, retry_at - time.monotonic()))
+        # Jittered, so that clients turned away together do not return together.
+        self._retry_at[connection] = time.monotonic() + pause * random.uniform(0.5, 1.5)
 
 
 def exempt_paths_of(app: Any, endpoints: Collection[str]) -> frozenset[str]:
