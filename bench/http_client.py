@@ -16,6 +16,7 @@ from gevent import monkey
 monkey.patch_all()
 
 import argparse  # noqa: E402
+import http.client  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -36,6 +37,7 @@ def clients(base: str) -> dict[str, Callable[[], object]]:
     manager = urllib3.PoolManager(maxsize=10, retries=False)
     host_pool = urllib3.connection_from_url(url, maxsize=10, retries=False)
     timeout = urllib3.Timeout(connect=2.0, read=2.0)
+    kept_alive = http.client.HTTPConnection("127.0.0.1", int(base.rsplit(":", 1)[1]), timeout=2.0)
     ours = HttpClient(10)
 
     def pool_manager() -> object:
@@ -46,13 +48,19 @@ def clients(base: str) -> dict[str, Callable[[], object]]:
         response = host_pool.urlopen("GET", "/api/data", timeout=timeout, retries=False)
         return json.loads(response.data)
 
+    def standard_library() -> object:
+        # The least http.client can do: one reused connection, no pool, no error mapping.
+        kept_alive.request("GET", "/api/data")
+        return json.loads(kept_alive.getresponse().read())
+
     def flask_fanout() -> object:
         return json.loads(ours.get(url, 2.0, 1 << 20)[2])
 
     return {
         "urllib3 PoolManager.request": pool_manager,
         "urllib3 HTTPConnectionPool.urlopen": connection_pool,
-        "flask-fanout HttpClient (http.client + pool)": flask_fanout,
+        "http.client, one kept-alive HTTPConnection": standard_library,
+        "flask-fanout HttpClient (httptools + pool)": flask_fanout,
     }
 
 
@@ -84,7 +92,7 @@ def main() -> int:
     finally:
         upstream.terminate()
         upstream.wait()
-    ours = statistics.median(samples["flask-fanout HttpClient (http.client + pool)"])
+    ours = statistics.median(samples["flask-fanout HttpClient (httptools + pool)"])
     lines = [
         "# HTTP client CPU per call (gevent-patched process)",
         "",

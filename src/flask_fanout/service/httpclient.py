@@ -1,151 +1,238 @@
-"""A keep-alive HTTP client for the ``http`` sources: ``http.client`` plus a small pool.
+"""A keep-alive HTTP client for the ``http`` sources: sockets, httptools and a small pool.
 
-Why not urllib3's PoolManager, the field's standard? On 2 cores at hundreds of
-requests per second the client's CPU per call decides the race, and the
-standard library's ``http.client`` on a reused connection costs about half of
-what urllib3 spends around the same ``http.client`` calls (URL parsing, timeout
-objects, the dropped-connection poll, response wrapping): measured with
-``python bench/http_client.py`` (see bench/README.md). The protocol work (status
-line, headers, Content-Length, chunked bodies, ``Connection: close``) stays in
-``http.client``; this module only keeps idle connections per host and maps
-failures to source errors.
+Why not urllib3, the field's standard, or the standard library's ``http.client``?
+On 2 cores at hundreds of requests per second the client's CPU per call decides
+the race, and a GET over a reused connection costs about half as much here as
+with ``http.client`` and a fifth of urllib3's PoolManager (``python
+bench/http_client.py``; see bench/results/http_client.md). The protocol (status
+line, headers, Content-Length, chunked bodies, keep-alive rules) is parsed by
+llhttp, Node.js's parser, through httptools (the parser behind uvicorn). This
+module writes one fixed GET per URL, feeds what it reads to the parser, keeps
+idle connections per host and maps failures to source errors.
 """
 
 from __future__ import annotations
 
-import http.client
 import socket
-from collections.abc import Callable
-from urllib.parse import urlsplit
+import ssl
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
+
+import httptools
 
 from flask_fanout import CallError
 from flask_fanout.process_local import PerProcess
 
-_ACCEPT = {"Accept": "application/json, text/*;q=0.8"}
-
+_READ_SIZE = 65536
+_ACCEPT = "application/json, text/*;q=0.8"
 # A reused keep-alive connection the server has closed in the meantime fails on
-# first use with one of these; a GET is idempotent, so it is retried once on a
-# fresh connection.
-_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+# first use with one of these, or ends before the first byte of an answer; a GET
+# is idempotent, so it is retried once on a fresh connection.
+_STALE = (BrokenPipeError, ConnectionResetError)
 
 
 class _StaleConnection(Exception):
     """The server had closed the connection before or while we sent on it."""
 
 
-Target = tuple[str, str, int, str]
-"""(scheme, host, port, path with query) of a URL, parsed once."""
+@dataclass(frozen=True)
+class _Target:
+    """A URL parsed once: where to connect and the bytes of its GET."""
+
+    scheme: str
+    host: str
+    port: int
+    request: bytes
+
+    @classmethod
+    def parse(cls, url: str) -> _Target:
+        parts = urlsplit(url)
+        default_port = 443 if parts.scheme == "https" else 80
+        host = parts.hostname or ""
+        port = parts.port or default_port
+        authority = f"[{host}]" if ":" in host else host
+        if port != default_port:
+            authority += f":{port}"
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        request = (
+            f"GET {quote(path, safe='/?&=%+:@!$,;~*()[]')} HTTP/1.1\r\n"
+            f"Host: {authority}\r\nAccept: {_ACCEPT}\r\nUser-Agent: flask-fanout\r\n\r\n"
+        )
+        return cls(parts.scheme, host, port, request.encode("ascii"))
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return self.scheme, self.host, self.port
 
 
-def _target(url: str) -> Target:
-    parts = urlsplit(url)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return parts.scheme, parts.hostname or "", port, path
+class _Answer:
+    """httptools' callbacks for one response; keeps the last final (non-1xx) one."""
+
+    __slots__ = (
+        "body",
+        "chunked",
+        "close_delimited",
+        "complete",
+        "connection",
+        "content_type",
+        "length",
+        "size",
+    )
+
+    def __init__(self) -> None:
+        self.on_message_begin()
+
+    def on_message_begin(self) -> None:
+        self.body: list[bytes] = []
+        self.size = 0
+        self.content_type = ""
+        self.length: int | None = None
+        self.chunked = False
+        self.connection = b""
+        self.close_delimited = False  # neither Content-Length nor chunked: read to EOF
+        self.complete = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name == b"content-type":
+            self.content_type = value.decode("latin-1")
+        elif name == b"content-length" and value.strip().isdigit():
+            self.length = int(value)
+        elif name == b"transfer-encoding" and b"chunked" in value.lower():
+            self.chunked = True
+        elif name == b"connection":
+            self.connection = value.lower()
+
+    def on_headers_complete(self) -> None:
+        self.close_delimited = self.length is None and not self.chunked
+
+    def on_body(self, data: bytes) -> None:
+        self.size += len(data)
+        self.body.append(data)
+
+    def on_message_complete(self) -> None:
+        self.close_delimited = False
+        self.complete = True
 
 
 class HttpClient:
     """GETs over keep-alive connections, at most ``pool_size`` idle ones per host.
 
-    The pool belongs to one process (connections must not cross gunicorn's fork);
-    a connection is used by one call at a time, then handed back, unless the
-    server asked to close it or the call failed.
+    The pool belongs to one process (sockets must not cross gunicorn's fork); a
+    connection is used by one call at a time, then handed back, unless the server
+    asked to close it or the call failed.
     """
 
     def __init__(self, pool_size: int) -> None:
         self._pool_size = pool_size
-        self._idle: PerProcess[dict[tuple[str, str, int], list[http.client.HTTPConnection]]]
+        self._idle: PerProcess[dict[tuple[str, str, int], list[socket.socket]]]
         self._idle = PerProcess(dict, close=_close_all)
-        self._targets: dict[str, Target] = {}
+        self._targets: dict[str, _Target] = {}
+        self._tls: ssl.SSLContext | None = None
 
     def get(self, url: str, timeout: float, max_bytes: int) -> tuple[int, str, bytes]:
         """GET ``url``; return (status, content type, body) or raise :class:`CallError`."""
         target = self._targets.get(url)
         if target is None:
-            target = self._targets.setdefault(url, _target(url))
-        scheme, host, port, path = target
-        idle = self._idle.get().setdefault((scheme, host, port), [])
+            target = self._targets.setdefault(url, _Target.parse(url))
+        idle = self._idle.get().setdefault(target.key, [])
         if idle:
             try:
-                return self._exchange(idle.pop(), idle, path, timeout, max_bytes, url)
+                return self._exchange(idle.pop(), target, idle, timeout, max_bytes, url)
             except _StaleConnection:
                 # The server restarted or dropped idle connections: the other idle
                 # ones are likely dead too. Drop them all; retry on a fresh one.
                 while idle:
                     idle.pop().close()
         try:
-            return self._exchange(self._connect(target), idle, path, timeout, max_bytes, url)
+            sock = self._connect(target, timeout)
+        except TimeoutError:
+            raise CallError("timeout", f"could not connect to {url} in time") from None
+        except OSError as exc:
+            raise CallError("unavailable", f"cannot connect to {url}: {exc}") from None
+        try:
+            return self._exchange(sock, target, idle, timeout, max_bytes, url)
         except _StaleConnection as exc:
             raise CallError("bad_response", f"{url} closed the connection: {exc}") from None
 
-    def _connect(self, target: Target) -> http.client.HTTPConnection:
-        scheme, host, port, _ = target
-        factory: Callable[..., http.client.HTTPConnection] = (
-            http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-        )
-        return factory(host, port)
+    def _connect(self, target: _Target, timeout: float) -> socket.socket:
+        sock = socket.create_connection((target.host, target.port), timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if target.scheme != "https":
+            return sock
+        if self._tls is None:
+            self._tls = ssl.create_default_context()
+        try:
+            return self._tls.wrap_socket(sock, server_hostname=target.host)
+        except BaseException:
+            sock.close()
+            raise
 
     def _exchange(
         self,
-        connection: http.client.HTTPConnection,
-        idle: list[http.client.HTTPConnection],
-        path: str,
+        sock: socket.socket,
+        target: _Target,
+        idle: list[socket.socket],
         timeout: float,
         max_bytes: int,
         url: str,
     ) -> tuple[int, str, bytes]:
-        """One GET; the connection goes back to ``idle`` after a whole answer, else closes."""
-        connection.timeout = timeout
-        if connection.sock is not None:
-            connection.sock.settimeout(timeout)
+        """One GET; the socket goes back to ``idle`` after a whole answer, else closes."""
         try:
-            return self._read_answer(connection, idle, path, max_bytes, url)
+            sock.settimeout(timeout)
+            sock.sendall(target.request)
+            status, answer, reusable = _read_answer(sock, max_bytes, url)
         except _STALE as exc:
-            connection.close()
+            sock.close()
             raise _StaleConnection(str(exc) or type(exc).__name__) from None
-        except BaseException:
-            connection.close()
-            raise
-
-    def _read_answer(
-        self,
-        connection: http.client.HTTPConnection,
-        idle: list[http.client.HTTPConnection],
-        path: str,
-        max_bytes: int,
-        url: str,
-    ) -> tuple[int, str, bytes]:
-        try:
-            connection.request("GET", path, headers=_ACCEPT)
-            response = connection.getresponse()
-            if response.length is not None and response.length > max_bytes:
-                raise CallError("too_large", f"{url} answered more than {max_bytes} bytes")
-            # With a Content-Length, read() raises IncompleteRead on a short body;
-            # a chunked or read-until-close body is capped instead.
-            body = response.read() if response.length is not None else response.read(max_bytes + 1)
-        except _STALE:
-            raise
         except TimeoutError:
+            sock.close()
             raise CallError("timeout", f"no answer from {url} in time") from None
-        except (ConnectionRefusedError, socket.gaierror) as exc:
-            raise CallError("unavailable", f"cannot connect to {url}: {exc}") from None
-        except http.client.IncompleteRead:
-            raise CallError("bad_response", f"{url} broke off its answer") from None
-        except (http.client.HTTPException, OSError) as exc:
+        except OSError as exc:
+            sock.close()
             raise CallError("unavailable", f"request to {url} failed: {exc}") from None
-        if len(body) > max_bytes:
-            raise CallError("too_large", f"{url} answered more than {max_bytes} bytes")
-        if response.will_close or not response.isclosed() or len(idle) >= self._pool_size:
-            connection.close()
+        except BaseException:
+            sock.close()
+            raise
+        if reusable and len(idle) < self._pool_size:
+            idle.append(sock)
         else:
-            idle.append(connection)
-        return response.status, response.getheader("Content-Type", ""), body
+            sock.close()
+        return status, answer.content_type, b"".join(answer.body)
 
     def close(self) -> None:
         self._idle.reset()
 
 
-def _close_all(pools: dict[tuple[str, str, int], list[http.client.HTTPConnection]]) -> None:
+def _read_answer(sock: socket.socket, max_bytes: int, url: str) -> tuple[int, _Answer, bool]:
+    """Read one whole answer: (status, answer, whether the connection may be reused)."""
+    answer = _Answer()
+    parser = httptools.HttpResponseParser(answer)
+    received = False
+    while not (answer.complete and parser.get_status_code() >= 200):
+        data = sock.recv(_READ_SIZE)
+        if not data:
+            if answer.close_delimited:
+                return parser.get_status_code(), answer, False
+            if not received:
+                raise _StaleConnection("closed before answering")
+            raise CallError("bad_response", f"{url} broke off its answer")
+        received = True
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserError:
+            raise CallError("bad_response", f"{url} sent a malformed answer") from None
+        if (answer.length or 0) > max_bytes or answer.size > max_bytes:
+            raise CallError("too_large", f"{url} answered more than {max_bytes} bytes")
+    # llhttp's should_keep_alive() is reset once a message is complete: apply its rule.
+    if parser.get_http_version() == "1.0":
+        reusable = b"keep-alive" in answer.connection
+    else:
+        reusable = b"close" not in answer.connection
+    return parser.get_status_code(), answer, reusable
+
+
+def _close_all(pools: dict[tuple[str, str, int], list[socket.socket]]) -> None:
     for connections in pools.values():
-        for connection in connections:
-            connection.close()
+        for sock in connections:
+            sock.close()
