@@ -53,7 +53,8 @@ def release_slot(worker: Any) -> None:
 
 
 class _QuietHandler(PyWSGIHandler):
-    """gunicorn's header limits, and no per-request access-log record (the app logs)."""
+    """gunicorn's header limits, no per-request access-log record (the app logs),
+    and a response's head and body sent together."""
 
     def read_request(self, raw_requestline: str) -> Any:
         parsed = super().read_request(raw_requestline)
@@ -67,6 +68,34 @@ class _QuietHandler(PyWSGIHandler):
 
     def log_request(self) -> None:
         pass
+
+    def _write_with_headers(self, data: bytes) -> None:
+        # pywsgi sends the head, then the body: two system calls per response.
+        self.headers_sent = True
+        self.finalize_headers()
+        message = bytearray(b"HTTP/1.1 %s\r\n" % self.status)
+        for name, value in self.response_headers:
+            message += name
+            message += b": "
+            message += value
+            message += b"\r\n"
+        message += b"\r\n"
+        if self.response_use_chunked:  # the body needs chunk framing: pywsgi's _write
+            self._sendall(message)
+            self._write(data)
+        else:
+            message += data
+            self._sendall(message)
+
+    def _sendall(self, data: bytes | bytearray) -> None:
+        # One send in the usual case; pywsgi's own sendall for a rest and for errors.
+        try:
+            sent = self.socket.send(data)
+        except OSError:
+            sent = 0
+        if sent < len(data):
+            super()._sendall(memoryview(data)[sent:])
+        self.response_length += sent
 
 
 class _BalancedServer(PyWSGIServer):

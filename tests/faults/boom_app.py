@@ -1,12 +1,19 @@
-"""The service plus two failing views, served by ``fanout serve --app`` in the security tests."""
+"""The service plus views that fail or answer unusually, served by ``fanout serve --app``.
+
+The security tests use the failing views; the worker tests the streamed, large
+and empty answers.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, request
+from collections.abc import Iterator
+
+from flask import Flask, Response, request
 
 from flask_fanout.service import create_app
 
 SECRET = "secret-detail-8d1f"
+BIG_TENS = 800_000  # an 8 MB body: more than one send can take
 
 
 def create() -> Flask:
@@ -20,5 +27,21 @@ def create() -> Flask:
     @app.get("/missing-arg")
     def missing_arg() -> str:
         return request.args["never-sent"]
+
+    @app.get("/stream")
+    def stream() -> Response:
+        def pieces() -> Iterator[bytes]:
+            for number in range(3):
+                yield b"piece %d;" % number
+
+        return Response(pieces(), mimetype="text/plain")
+
+    @app.get("/big")
+    def big() -> Response:
+        return Response(b"0123456789" * BIG_TENS, mimetype="text/plain")
+
+    @app.get("/empty")
+    def empty() -> tuple[str, int]:
+        return "", 204
 
     return app

@@ -22,6 +22,7 @@ import httptools
 
 from flask_fanout import CallError
 from flask_fanout.process_local import PerProcess
+from flask_fanout.sockets import send_message
 
 _READ_SIZE = 65536
 _ACCEPT = "application/json, text/*;q=0.8"
@@ -180,7 +181,7 @@ class HttpClient:
         """One GET; the socket goes back to ``idle`` after a whole answer, else closes."""
         try:
             sock.settimeout(timeout)
-            sock.sendall(target.request)
+            send_message(sock, target.request)
             status, answer, reusable = _read_answer(sock, max_bytes, url)
         except _STALE as exc:
             sock.close()

@@ -1,0 +1,50 @@
+"""``fanout serve``'s gevent worker writes every kind of answer whole.
+
+The worker sends a response's head and body in one system call; these answers
+take the other paths: a streamed body (chunked), one larger than a send takes at
+once, a 204 without a body, and HEAD, each followed by another request on the same
+kept-alive connection, which would fail to parse after a framing mistake.
+"""
+
+from __future__ import annotations
+
+import http.client
+
+import pytest
+
+from .boom_app import BIG_TENS
+from .conftest import Processes, Server
+
+
+@pytest.fixture(scope="module")
+def served(module_procs: Processes) -> Server:
+    return module_procs.serve(
+        "--workers", "1", "--app", "tests.faults.boom_app:create()",
+        env={"FANOUT_CPU_BACKEND": "inline"},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "body"),
+    [
+        ("GET", "/stream", 200, b"piece 0;piece 1;piece 2;"),
+        ("GET", "/big", 200, b"0123456789" * BIG_TENS),
+        ("GET", "/empty", 204, b""),
+        ("HEAD", "/big", 200, b""),
+    ],
+)
+def test_answers_are_framed_right_on_a_kept_alive_connection(
+    served: Server, method: str, path: str, status: int, body: bytes
+) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=20)
+    try:
+        connection.request(method, path)
+        answer = connection.getresponse()
+        assert (answer.status, answer.read()) == (status, body)
+        if path == "/stream":
+            assert answer.getheader("Transfer-Encoding") == "chunked"
+        connection.request("GET", "/is_prime/7")  # the same connection, still in step
+        after = connection.getresponse()
+        assert (after.status, after.read()) == (200, b'{"7":true}\n')
+    finally:
+        connection.close()
