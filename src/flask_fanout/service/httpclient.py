@@ -66,8 +66,9 @@ class _Target:
         return self.scheme, self.host, self.port
 
 
-class _Answer:
-    """httptools' callbacks for one response; keeps the last final (non-1xx) one."""
+class _Connection:
+    """A kept-alive socket and its parser, reused together: building a parser per
+    answer cost more than parsing with it. The parser's callbacks land here."""
 
     __slots__ = (
         "body",
@@ -77,10 +78,14 @@ class _Answer:
         "connection",
         "content_type",
         "length",
+        "parser",
         "size",
+        "sock",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.parser = httptools.HttpResponseParser(self)
         self.on_message_begin()
 
     def on_message_begin(self) -> None:
@@ -115,6 +120,39 @@ class _Answer:
         self.close_delimited = False
         self.complete = True
 
+    def get(self, request: bytes, timeout: float, max_bytes: int, url: str) -> tuple[int, bool]:
+        """Send ``request``, read one whole answer: (status, whether to reuse the connection).
+
+        The answer's content type and body are left on the connection.
+        """
+        self.sock.settimeout(timeout)
+        send_message(self.sock, request)
+        self.on_message_begin()
+        parser = self.parser
+        received = False
+        while not (self.complete and parser.get_status_code() >= 200):
+            data = self.sock.recv(_READ_SIZE)
+            if not data:
+                if self.close_delimited:
+                    return parser.get_status_code(), False
+                if not received:
+                    raise _StaleConnection("closed before answering")
+                raise CallError("bad_response", f"{url} broke off its answer")
+            received = True
+            try:
+                parser.feed_data(data)
+            except httptools.HttpParserError:
+                raise CallError("bad_response", f"{url} sent a malformed answer") from None
+            if (self.length or 0) > max_bytes or self.size > max_bytes:
+                raise CallError("too_large", f"{url} answered more than {max_bytes} bytes")
+        # llhttp's should_keep_alive() is reset once a message is complete: apply its rule.
+        if parser.get_http_version() == "1.0":
+            return parser.get_status_code(), b"keep-alive" in self.connection
+        return parser.get_status_code(), b"close" not in self.connection
+
+    def close(self) -> None:
+        self.sock.close()
+
 
 class HttpClient:
     """GETs over keep-alive connections, at most ``pool_size`` idle ones per host.
@@ -126,7 +164,7 @@ class HttpClient:
 
     def __init__(self, pool_size: int) -> None:
         self._pool_size = pool_size
-        self._idle: PerProcess[dict[tuple[str, str, int], list[socket.socket]]]
+        self._idle: PerProcess[dict[tuple[str, str, int], list[_Connection]]]
         self._idle = PerProcess(dict, close=_close_all)
         self._targets: dict[str, _Target] = {}
         self._tls: ssl.SSLContext | None = None
@@ -146,13 +184,13 @@ class HttpClient:
                 while idle:
                     idle.pop().close()
         try:
-            sock = self._connect(target, timeout)
+            connection = _Connection(self._connect(target, timeout))
         except TimeoutError:
             raise CallError("timeout", f"could not connect to {url} in time") from None
         except OSError as exc:
             raise CallError("unavailable", f"cannot connect to {url}: {exc}") from None
         try:
-            return self._exchange(sock, target, idle, timeout, max_bytes, url)
+            return self._exchange(connection, target, idle, timeout, max_bytes, url)
         except _StaleConnection as exc:
             raise CallError("bad_response", f"{url} closed the connection: {exc}") from None
 
@@ -171,69 +209,41 @@ class HttpClient:
 
     def _exchange(
         self,
-        sock: socket.socket,
+        connection: _Connection,
         target: _Target,
-        idle: list[socket.socket],
+        idle: list[_Connection],
         timeout: float,
         max_bytes: int,
         url: str,
     ) -> tuple[int, str, bytes]:
-        """One GET; the socket goes back to ``idle`` after a whole answer, else closes."""
+        """One GET; the connection goes back to ``idle`` after a whole answer, else closes."""
         try:
-            sock.settimeout(timeout)
-            send_message(sock, target.request)
-            status, answer, reusable = _read_answer(sock, max_bytes, url)
+            status, reusable = connection.get(target.request, timeout, max_bytes, url)
         except _STALE as exc:
-            sock.close()
+            connection.close()
             raise _StaleConnection(str(exc) or type(exc).__name__) from None
         except TimeoutError:
-            sock.close()
+            connection.close()
             raise CallError("timeout", f"no answer from {url} in time") from None
         except OSError as exc:
-            sock.close()
+            connection.close()
             raise CallError("unavailable", f"request to {url} failed: {exc}") from None
         except BaseException:
-            sock.close()
+            connection.close()
             raise
+        answer = status, connection.content_type, b"".join(connection.body)
+        connection.body = []
         if reusable and len(idle) < self._pool_size:
-            idle.append(sock)
+            idle.append(connection)
         else:
-            sock.close()
-        return status, answer.content_type, b"".join(answer.body)
+            connection.close()
+        return answer
 
     def close(self) -> None:
         self._idle.reset()
 
 
-def _read_answer(sock: socket.socket, max_bytes: int, url: str) -> tuple[int, _Answer, bool]:
-    """Read one whole answer: (status, answer, whether the connection may be reused)."""
-    answer = _Answer()
-    parser = httptools.HttpResponseParser(answer)
-    received = False
-    while not (answer.complete and parser.get_status_code() >= 200):
-        data = sock.recv(_READ_SIZE)
-        if not data:
-            if answer.close_delimited:
-                return parser.get_status_code(), answer, False
-            if not received:
-                raise _StaleConnection("closed before answering")
-            raise CallError("bad_response", f"{url} broke off its answer")
-        received = True
-        try:
-            parser.feed_data(data)
-        except httptools.HttpParserError:
-            raise CallError("bad_response", f"{url} sent a malformed answer") from None
-        if (answer.length or 0) > max_bytes or answer.size > max_bytes:
-            raise CallError("too_large", f"{url} answered more than {max_bytes} bytes")
-    # llhttp's should_keep_alive() is reset once a message is complete: apply its rule.
-    if parser.get_http_version() == "1.0":
-        reusable = b"keep-alive" in answer.connection
-    else:
-        reusable = b"close" not in answer.connection
-    return parser.get_status_code(), answer, reusable
-
-
-def _close_all(pools: dict[tuple[str, str, int], list[socket.socket]]) -> None:
+def _close_all(pools: dict[tuple[str, str, int], list[_Connection]]) -> None:
     for connections in pools.values():
-        for sock in connections:
-            sock.close()
+        for connection in connections:
+            connection.close()
