@@ -17,6 +17,8 @@ gunicorn's own parser on gevent.
 from __future__ import annotations
 
 import multiprocessing.sharedctypes
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import gevent
@@ -52,9 +54,74 @@ def release_slot(worker: Any) -> None:
         _free_slots.append(slot)
 
 
+_MAX_HEADER_LINE = 65536  # http.client's limits, which pywsgi used
+_MAX_HEADERS = 100
+_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+
+
+class _RequestHeaders:
+    """A request's header fields, with the part of ``http.client.HTTPMessage`` pywsgi uses.
+
+    pywsgi parses them with the ``email`` package, about a fifth of the CPU of a
+    request turned away with a 503 (py-spy at 1,500 clients); the fields of an HTTP
+    request need much less. A line that is not ``name: value`` (obsolete line
+    folding, whitespace before the colon, a CR or NUL in a value) makes the request
+    a 400, as RFC 9112 asks.
+    """
+
+    def __init__(self, rfile: Any) -> None:
+        self.status = ""
+        self._fields: list[tuple[str, str]] = []
+        for _ in range(_MAX_HEADERS + 1):
+            line = rfile.readline(_MAX_HEADER_LINE + 1)
+            if len(line) > _MAX_HEADER_LINE:
+                self.status = "Line too long"
+                return
+            if line in (b"\r\n", b"\n", b""):
+                return
+            name, colon, value = line.decode("latin-1").partition(":")
+            value = value.strip(" \t\r\n")
+            if not colon or not _FIELD_NAME.match(name) or "\r" in value or "\0" in value:
+                self.status = "Invalid header line"
+                return
+            self._fields.append((name, value))
+        self.status = "Too many header fields"
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        name = name.lower()
+        for field, value in self._fields:
+            if field.lower() == name:
+                return value
+        return default
+
+    getheader = get
+
+    def __delitem__(self, name: str) -> None:
+        self._fields = [f for f in self._fields if f[0].lower() != name.lower()]
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._fields)
+
+    @property
+    def headers(self) -> Iterator[str]:
+        """The fields as pywsgi's environ builder reads them back: ``name: value`` lines."""
+        for name, value in self._fields:
+            yield f"{name}: {value}\r\n"
+
+    @property
+    def typeheader(self) -> str | None:
+        return self.get("content-type")
+
+
 class _QuietHandler(PyWSGIHandler):
     """gunicorn's header limits, no per-request access-log record (the app logs),
-    and a response's head and body sent together."""
+    and a request's headers parsed and a response's head and body sent for less."""
+
+    def MessageClass(self, rfile: Any, *_args: Any) -> _RequestHeaders:
+        return _RequestHeaders(rfile)
 
     def read_request(self, raw_requestline: str) -> Any:
         parsed = super().read_request(raw_requestline)

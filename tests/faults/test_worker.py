@@ -9,6 +9,8 @@ kept-alive connection, which would fail to parse after a framing mistake.
 from __future__ import annotations
 
 import http.client
+import json
+import socket
 
 import pytest
 
@@ -48,3 +50,42 @@ def test_answers_are_framed_right_on_a_kept_alive_connection(
         assert (after.status, after.read()) == (200, b'{"7":true}\n')
     finally:
         connection.close()
+
+
+def exchange(served: Server, request: bytes) -> bytes:
+    """Send raw bytes on a fresh connection; return everything the server answered."""
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        b"X-Folded: one\r\n two",  # obsolete line folding
+        b"X-Space : value",  # whitespace before the colon
+        b"no colon at all",
+        b"X-Null: a\x00b",
+    ],
+    ids=["folded", "space-before-colon", "no-colon", "nul"],
+)
+def test_malformed_header_fields_are_400(served: Server, field: bytes) -> None:
+    answer = exchange(served, b"GET /is_prime/7 HTTP/1.1\r\nHost: x\r\n" + field + b"\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+
+
+def test_header_fields_reach_the_app(served: Server) -> None:
+    """Names in any case, repeated fields and a body behind Content-Length."""
+    body = b'{"numbers": [7, 8]}'
+    answer = exchange(
+        served,
+        b"POST /is_prime HTTP/1.1\r\nHost: x\r\ncontent-TYPE:application/json\r\n"
+        b"Content-Length: %d\r\nAccept: text/html\r\nAccept: application/json\r\n"
+        b"Connection: close\r\n\r\n%s" % (len(body), body),
+    )
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), answer[:300]
+    assert json.loads(payload)["results"] == [{"n": "7", "prime": True}, {"n": "8", "prime": False}]
