@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 DEFAULT_APP = "flask_fanout.service:create_app()"
+GC_THRESHOLDS = (10_000, 10, 10)
 BALANCED_GEVENT = "flask_fanout.workers.BalancedGeventWorker"
 
 
@@ -100,16 +101,24 @@ def _post_fork(_arbiter: Any, worker: Any) -> None:
 
 
 def _post_worker_init(worker: Any) -> None:
-    """Honour an early stop; move the loaded app out of the garbage collector's sight.
+    """Honour an early stop; keep the garbage collector's pauses short and rare.
 
-    A full collection walked the ~70,000 objects of the loaded app and its imports
-    on every pass, about 50 ms during which a gevent worker's event loop stood still
-    and every request in flight got slower. Frozen, they are never scanned again;
-    the objects of requests still are.
+    A gevent worker's event loop stands still while the collector runs, so every
+    request in flight waits for it. Measured per worker at 1,500 clients with
+    Python's default thresholds (700, 10, 10): 366 young collections, 33 middle
+    and 3 full ones in 14 s, 1.1 s of pauses in all, the longest 52 ms. Requests
+    in flight live ~0.3 s, so collecting every 700 allocations promoted them all
+    before they died, and the older generations kept walking them.
+
+    - ``gc.freeze()`` once the app is loaded: its ~70,000 objects (a 53 ms full
+      collection) are never walked again; the objects of requests still are.
+    - ``gc.set_threshold(10_000, 10, 10)``: most request objects are gone by the
+      next young collection. Same run: 11 young collections, none older, 0.17 s.
     """
     if getattr(worker, "fanout_stop_requested", False):
         worker.alive = False
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _run_gunicorn(app_spec: str, options: dict[str, Any]) -> None:

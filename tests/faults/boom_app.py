@@ -1,11 +1,12 @@
 """The service plus views that fail or answer unusually, served by ``fanout serve --app``.
 
 The security tests use the failing views; the worker tests the streamed, large
-and empty answers.
+and empty answers, and how the worker set up the garbage collector.
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 
 from flask import Flask, Response, request
@@ -39,6 +40,10 @@ def create() -> Flask:
     @app.get("/big")
     def big() -> Response:
         return Response(b"0123456789" * BIG_TENS, mimetype="text/plain")
+
+    @app.get("/gc")
+    def garbage_collector() -> dict[str, object]:
+        return {"threshold": gc.get_threshold(), "frozen": gc.get_freeze_count()}
 
     @app.get("/empty")
     def empty() -> tuple[str, int]:

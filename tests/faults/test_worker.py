@@ -14,6 +14,8 @@ import socket
 
 import pytest
 
+from flask_fanout.cli import GC_THRESHOLDS
+
 from .boom_app import BIG_TENS
 from .conftest import Processes, Server
 
@@ -89,3 +91,9 @@ def test_header_fields_reach_the_app(served: Server) -> None:
     head, _, payload = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 "), answer[:300]
     assert json.loads(payload)["results"] == [{"n": "7", "prime": True}, {"n": "8", "prime": False}]
+
+
+def test_the_worker_freezes_the_loaded_app_and_collects_less_often(served: Server) -> None:
+    state = served.get("/gc").json()
+    assert tuple(state["threshold"]) == GC_THRESHOLDS
+    assert state["frozen"] > 10_000  # the app and its imports, never walked again
