@@ -81,6 +81,17 @@ def test_limit_comes_from_config() -> None:
     assert state.io.get().size == 33
 
 
+def test_retry_after_follows_the_reject_pause() -> None:
+    app = Flask(__name__)
+    app.config.update(FANOUT_REJECT_PAUSE=2.5, FANOUT_CPU_BACKEND="inline")
+    Fanout(app)
+    app.get("/")(lambda: "never")
+    app.extensions["fanout"].admission.limit = 0
+    response = app.test_client().get("/", buffered=True)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "3"  # whole seconds, rounded up
+
+
 def test_a_rejection_skips_flask(
     gated_app: tuple[Flask, threading.Event, threading.Semaphore],
 ) -> None:
@@ -127,7 +138,10 @@ def test_an_early_retry_gets_its_503_when_its_retry_after_ends() -> None:
     assert b"overloaded" in again and again_took >= 0.4 * 0.5  # jittered by +-50 %
     _, other_took = request(other)
     assert other_took < 0.2  # another connection is not held up by this one
-    assert statuses == ["503 Service Unavailable"] * 3
+    time.sleep(0.4)  # a client that waits out its Retry-After is not held
+    _, patient_took = request(connection)
+    assert patient_took < 0.2
+    assert statuses == ["503 Service Unavailable"] * 4
     admission.limit = 1  # a slot is free: the early retry is served at once
     served, served_took = request(connection)
     assert served == b"served" and served_took < 0.2

@@ -65,7 +65,8 @@ class AdmissionMiddleware:
     """Wrap a WSGI app: admit up to ``admission.limit`` requests, answer 503 beyond.
 
     ``exempt_paths`` (health checks, metrics) always go through. A slot is held
-    until the response body has been sent.
+    until the response body has been sent. ``pause`` (seconds, 0 for none) bounds
+    how long an early retry's 503 is held and must not exceed ``retry_after``.
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class AdmissionMiddleware:
         admission: Admission,
         exempt_paths: Callable[[], Collection[str]],
         pause: Callable[[], float] = lambda: 0.0,
+        retry_after: int = 1,
     ) -> None:
         self.app = app
         self.admission = admission
@@ -91,7 +93,7 @@ class AdmissionMiddleware:
         self._headers = [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(body))),
-            ("Retry-After", "1"),
+            ("Retry-After", str(retry_after)),
             ("Cache-Control", "no-store"),
             ("X-Content-Type-Options", "nosniff"),
         ]
@@ -118,8 +120,10 @@ class AdmissionMiddleware:
         retry_at = self._retry_at.get(connection)
         if retry_at is not None:
             time.sleep(max(0.0, retry_at - time.monotonic()))
-        # Jittered, so that clients turned away together do not return together.
-        self._retry_at[connection] = time.monotonic() + pause * random.uniform(0.5, 1.5)
+        # Jittered, so that clients turned away together do not return together, and
+        # never past ``pause`` (at most the Retry-After sent): a client that waited
+        # as told is not held.
+        self._retry_at[connection] = time.monotonic() + pause * random.uniform(0.5, 1.0)
 
 
 def exempt_paths_of(app: Any, endpoints: Collection[str]) -> frozenset[str]:

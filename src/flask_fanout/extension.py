@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import math
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
@@ -85,6 +86,7 @@ class Fanout:
             state.admission,
             lambda: state.exempt_paths(app),
             pause=lambda: state.settings.reject_pause if gevent_is_patched() else 0.0,
+            retry_after=max(1, math.ceil(state.settings.reject_pause)),
         )
 
     @staticmethod

@@ -104,10 +104,10 @@ class Settings:
     never turns one away), and more admitted requests than the CPU can finish in
     about 0.3 s only make every admitted answer slower."""
     reject_pause: float = 1.0
-    """FANOUT_REJECT_PAUSE: under gevent, the Retry-After a rejected connection is
-    held to: if it is turned away again before then, its next 503 is sent only when
-    this many seconds (jittered +-50 %) have passed since the last one. Keeps clients
-    that ignore Retry-After from starving the worker. 0 turns it off."""
+    """FANOUT_REJECT_PAUSE: the Retry-After of a 503, rounded up to whole seconds;
+    under gevent, a connection turned away again before then gets that next 503
+    only 0.5-1 x this many seconds (jittered) after its last one. Keeps clients
+    that ignore Retry-After from starving the worker. 0 turns the hold off."""
     cpu_backend: str = "process"
     """FANOUT_CPU_BACKEND: process, dask or inline."""
     cpu_workers: int = max(1, os.cpu_count() or 1)
