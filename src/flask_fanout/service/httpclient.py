@@ -3,7 +3,7 @@
 Why not urllib3, the field's standard, or the standard library's ``http.client``?
 On 2 cores at hundreds of requests per second the client's CPU per call decides
 the race, and a GET over a reused connection costs about half as much here as
-with ``http.client`` and a fifth of urllib3's PoolManager (``python
+with ``http.client`` and a quarter of urllib3's PoolManager (``python
 bench/http_client.py``; see bench/results/http_client.md). The protocol (status
 line, headers, Content-Length, chunked bodies, keep-alive rules) is parsed by
 llhttp, Node.js's parser, through httptools (the parser behind uvicorn). This
@@ -22,7 +22,6 @@ import httptools
 
 from flask_fanout import CallError
 from flask_fanout.process_local import PerProcess
-from flask_fanout.sockets import send_message
 
 _READ_SIZE = 65536
 _ACCEPT = "application/json, text/*;q=0.8"
@@ -126,7 +125,7 @@ class _Connection:
         The answer's content type and body are left on the connection.
         """
         self.sock.settimeout(timeout)
-        send_message(self.sock, request)
+        _send(self.sock, request)
         self.on_message_begin()
         parser = self.parser
         received = False
@@ -241,6 +240,14 @@ class HttpClient:
 
     def close(self) -> None:
         self._idle.reset()
+
+
+def _send(sock: socket.socket, data: bytes) -> None:
+    """``sendall`` in one system call: gevent's asks for the send buffer size
+    (``getsockopt``) before every send, and a GET fits in one ``send``."""
+    sent = sock.send(data)
+    if sent < len(data):
+        sock.sendall(memoryview(data)[sent:])
 
 
 def _close_all(pools: dict[tuple[str, str, int], list[_Connection]]) -> None:
