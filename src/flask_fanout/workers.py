@@ -11,7 +11,9 @@ caught up.
 
 The worker is gevent's pywsgi server (gunicorn's ``gevent_pywsgi``): it honours
 ``Connection: close`` from the app and costs a little less CPU per request than
-gunicorn's own parser on gevent.
+gunicorn's own parser on gevent. Its handler is trimmed where a profile at 1,500
+clients showed waste: request header fields are parsed without the ``email``
+package, and a response's head and body go out in one system call.
 """
 
 from __future__ import annotations
