@@ -67,8 +67,8 @@ class _RequestHeaders:
     pywsgi parses them with the ``email`` package, about a fifth of the CPU of a
     request turned away with a 503 (py-spy at 1,500 clients); the fields of an HTTP
     request need much less. A line that is not ``name: value`` (obsolete line
-    folding, whitespace before the colon, a CR or NUL in a value) makes the request
-    a 400, as RFC 9112 asks.
+    folding, whitespace before the colon, a CR or NUL in a value) or a second
+    Content-Length makes the request a 400, as RFC 9112 asks.
     """
 
     def __init__(self, rfile: Any) -> None:
@@ -80,6 +80,8 @@ class _RequestHeaders:
                 self.status = "Line too long"
                 return
             if line in (b"\r\n", b"\n", b""):
+                if sum(name.lower() == "content-length" for name, _ in self._fields) > 1:
+                    self.status = "More than one Content-Length"  # a smuggling attempt
                 return
             name, colon, value = line.decode("latin-1").partition(":")
             value = value.strip(" \t\r\n")

@@ -71,8 +71,9 @@ def exchange(served: Server, request: bytes) -> bytes:
         b"X-Space : value",  # whitespace before the colon
         b"no colon at all",
         b"X-Null: a\x00b",
+        b"Content-Length: 0\r\nContent-Length: 0",
     ],
-    ids=["folded", "space-before-colon", "no-colon", "nul"],
+    ids=["folded", "space-before-colon", "no-colon", "nul", "two-lengths"],
 )
 def test_malformed_header_fields_are_400(served: Server, field: bytes) -> None:
     answer = exchange(served, b"GET /is_prime/7 HTTP/1.1\r\nHost: x\r\n" + field + b"\r\n\r\n")
