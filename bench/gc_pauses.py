@@ -72,6 +72,7 @@ def main() -> int:
         "",
         f"The http workload at C={args.clients} for {args.duration:g} s, one fresh server",
         "per row; counts and pauses are each worker's whole life (start-up included).",
+        "Both rows freeze the loaded app (`gc.freeze()`); only the thresholds differ.",
         "",
         "| thresholds | worker | young | middle | full | paused ms in all | longest ms |",
         "|---|---|---|---|---|---|---|",
