@@ -59,8 +59,9 @@ class Target:
             path += "?" + parts.query
         return cls(parts.hostname, parts.port or 80, path)
 
-    def request_bytes(self) -> bytes:
-        return f"GET {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n".encode()
+    def request_bytes(self, close: bool = False) -> bytes:
+        head = f"GET {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+        return (head + ("Connection: close\r\n" if close else "") + "\r\n").encode()
 
 
 @dataclass
@@ -114,9 +115,12 @@ class LoadResult:
 class _Run:
     """Shared state of one run: bounds, records and the connection slots."""
 
-    def __init__(self, target: Target, duration: float, max_requests: int, timeout: float) -> None:
+    def __init__(
+        self, target: Target, duration: float, max_requests: int, timeout: float, close: bool
+    ) -> None:
         self.target = target
-        self.request = target.request_bytes()
+        self.close_each = close  # a client without keep-alive: one request per connection
+        self.request = target.request_bytes(close)
         self.timeout = timeout
         self.max_requests = max_requests
         self.loop = asyncio.get_running_loop()
@@ -238,7 +242,7 @@ class _Connection(asyncio.Protocol):
         version, status = lines[0][:8], int(lines[0][9:12])
         http10 = version == b"HTTP/1.0"
         self.status = status
-        self.close_after = http10
+        self.close_after = http10 or self.run.close_each
         retry_after = False
         for line in lines[1:]:
             name, _, value = line.partition(b":")
@@ -249,7 +253,9 @@ class _Connection(asyncio.Protocol):
                 self.chunked = b"chunked" in value.lower()
             elif name == b"connection":
                 token = value.strip().lower()
-                self.close_after = token == b"close" or (http10 and token != b"keep-alive")
+                self.close_after = (
+                    token == b"close" or (http10 and token != b"keep-alive") or self.run.close_each
+                )
             elif name == b"retry-after":
                 retry_after = True
         if status in _NO_BODY_STATUSES:
@@ -431,12 +437,17 @@ async def run_load_async(
     timeout: float = 20.0,
     warmup: float = 1.0,
     server_pid: int | None = None,
+    close: bool = False,
 ) -> LoadResult:
-    """Run the closed loop against ``url``; see the module docstring."""
+    """Run the closed loop against ``url``; see the module docstring.
+
+    ``close``: send ``Connection: close`` and open a new connection for every
+    request, like a client without keep-alive.
+    """
     target = Target.from_url(url)
     watch = _ServerWatch(server_pid) if server_pid is not None else None
     cpu_before = time.process_time()
-    run = _Run(target, duration, max_requests, timeout)
+    run = _Run(target, duration, max_requests, timeout, close)
     sweeper = asyncio.create_task(_sweeper(run, watch.tick if watch else None))
     try:
         await asyncio.gather(*(_slot(run) for _ in range(concurrency)))
@@ -513,6 +524,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--server-pid", type=int, help="measure this process tree's RSS")
     parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--close", action="store_true", help="no keep-alive: one connection per request"
+    )
     return parser.parse_args(argv)
 
 
@@ -527,6 +541,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warmup=args.warmup,
         server_pid=args.server_pid,
         event_loop=args.loop,
+        close=args.close,
     )
     print(json.dumps(result.to_dict(), indent=2) if args.json else describe(result))
     return 0 if result.error_count == 0 else 1

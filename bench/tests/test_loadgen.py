@@ -74,6 +74,22 @@ def test_body_until_close_and_http10() -> None:
     assert result.reconnects >= result.answers - 4
 
 
+def test_close_opens_a_connection_per_request() -> None:
+    """A client without keep-alive: it says so, and a close after each answer is no error."""
+    requests: list[bytes] = []
+
+    async def one_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        requests.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    result = _load(one_answer, close=True, duration=1.0)
+    assert result.errors == {} and result.answers > 50
+    assert result.reconnects >= result.answers - 4
+    assert all(b"\r\nConnection: close\r\n" in request for request in requests)
+
+
 def test_503_without_retry_after_is_counted() -> None:
     with_header = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n"
     without = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
