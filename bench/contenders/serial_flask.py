@@ -7,17 +7,11 @@ Served by Werkzeug's threaded server (a thread per connection), as ``app.run(thr
 
 from __future__ import annotations
 
-import argparse
-import logging
-from collections.abc import Callable
-
-from blocking_http import http_sources
 from flask import Flask
-from workload import WORKLOAD, as_answer, sleep_sources, upstream_urls
+from werkzeug_common import blocking_sources, serve
+from workload import as_answer
 
-SOURCES: dict[str, Callable[[], object]] = (
-    dict(sleep_sources()) if WORKLOAD == "sleeps" else http_sources(upstream_urls())
-)
+SOURCES = blocking_sources()
 
 app = Flask(__name__)
 
@@ -27,14 +21,5 @@ def index() -> dict[str, object]:
     return as_answer({name: read() for name, read in SOURCES.items()})
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=18101)
-    args = parser.parse_args()
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log, like the others
-    app.run(args.host, args.port, threaded=True)
-
-
 if __name__ == "__main__":
-    main()
+    serve(app, __doc__.split("\n\n")[0], 18101)
