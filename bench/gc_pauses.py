@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from loadgen import run_load
+from report import heading
 from servers import (
     BENCH,
     DEFAULT_UPSTREAM_PORT,
@@ -61,15 +62,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=1500)
     parser.add_argument("--duration", type=float, default=12.0)
     args = parser.parse_args()
+    command = f"python bench/gc_pauses.py --clients {args.clients} --duration {args.duration:g}"
     lines = [
-        "# Garbage-collector pauses per worker",
-        "",
-        "Reproduce with:",
-        "",
-        "```",
-        f"python bench/gc_pauses.py --clients {args.clients} --duration {args.duration:g}",
-        "```",
-        "",
+        *heading("Garbage-collector pauses per worker", command),
         f"The http workload at C={args.clients} for {args.duration:g} s, one fresh server",
         "per row; counts and pauses are each worker's whole life (start-up included).",
         "Both rows freeze the loaded app (`gc.freeze()`); only the thresholds differ.",

@@ -28,6 +28,7 @@ from pathlib import Path  # noqa: E402
 import urllib3  # noqa: E402
 
 from flask_fanout.service.httpclient import HttpClient  # noqa: E402
+from report import heading  # noqa: E402
 
 RESULTS = Path(__file__).with_name("results") / "http_client.md"
 
@@ -93,15 +94,9 @@ def main() -> int:
         upstream.terminate()
         upstream.wait()
     ours = statistics.median(samples["flask-fanout HttpClient (httptools + pool)"])
+    command = f"python bench/http_client.py --calls {args.calls} --rounds {args.rounds}"
     lines = [
-        "# HTTP client CPU per call (gevent-patched process)",
-        "",
-        "Reproduce with:",
-        "",
-        "```",
-        f"python bench/http_client.py --calls {args.calls} --rounds {args.rounds}",
-        "```",
-        "",
+        *heading("HTTP client CPU per call (gevent-patched process)", command),
         "Client-side process CPU time per keep-alive GET of the demo upstream's",
         f"`/api/data`; median of {args.rounds} interleaved rounds of {args.calls} calls.",
         "",

@@ -40,6 +40,11 @@ How to read it:
 """
 
 
+def heading(title: str, command: str) -> list[str]:
+    """The opening lines of every results file: its title and the command behind it."""
+    return [f"# {title}", "", "Reproduce with:", "", "```", command, "```", ""]
+
+
 @dataclass
 class Point:
     """One run of the generator against one server at one concurrency."""
@@ -251,14 +256,7 @@ def floor_table(points: Sequence[Point]) -> list[str]:
 def load_markdown(meta: dict[str, Any], floor: Sequence[Point], points: Sequence[Point]) -> str:
     """The whole load report: command, how to read it, floor, a section per workload."""
     lines = [
-        "# Load benchmark",
-        "",
-        "Reproduce with:",
-        "",
-        "```",
-        meta["command"],
-        "```",
-        "",
+        *heading("Load benchmark", meta["command"]),
         f"Run on {meta['machine']}, {meta['date']}. {meta['settings']}",
         "",
         *_merged_runs(meta),
@@ -322,14 +320,7 @@ def overload_markdown(meta: dict[str, Any], points: Sequence[Point]) -> str:
             ]
         )
     lines = [
-        "# Overload benchmark (admission control)",
-        "",
-        "Reproduce with:",
-        "",
-        "```",
-        meta["command"],
-        "```",
-        "",
+        *heading("Overload benchmark (admission control)", meta["command"]),
         f"Run on {meta['machine']}, {meta['date']}. {meta['settings']}",
         "",
         "Each round keeps the same server (it is not restarted between rounds). Every",

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from report import heading
 from servers import (
     BENCH,
     CONTENDERS,
@@ -81,14 +82,7 @@ def measure(name: str, setup: Setup, upstream: str, warmup: int, repeat: int) ->
 def markdown(timings: Sequence[Timing], command: str, workload: str, repeat: int) -> str:
     serial = next((t.median for t in timings if t.name == "serial"), None)
     lines = [
-        "# One request at a time",
-        "",
-        "Reproduce with:",
-        "",
-        "```",
-        command,
-        "```",
-        "",
+        *heading("One request at a time", command),
         f"Workload {workload!r}: three reads of 0.1 / 0.2 / 0.3 s; ideal latency 300 ms"
         " (the slowest read), serial 600 ms. Each server is real, on 127.0.0.1, and gets"
         f" {repeat} requests one after another after a warm-up; figures are medians.",
