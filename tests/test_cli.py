@@ -48,6 +48,18 @@ def wait_until_serving(url: str, process: subprocess.Popen[bytes], seconds: floa
     raise AssertionError(f"{url} did not answer in {seconds} s")
 
 
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server started in its own session: SIGTERM its group, SIGKILL if it lingers."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Any]:
     """Start ``fanout serve`` with extra args; stop it (by PID) at the end."""
@@ -73,13 +85,7 @@ def serve(tmp_path: Path) -> Iterator[Any]:
 
     yield start
     for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_group(process)
 
 
 def test_serve_with_embedded_defaults(serve: Any) -> None:

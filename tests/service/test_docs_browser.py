@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.test_cli import free_port, wait_until_serving
+from tests.test_cli import free_port, stop_group, wait_until_serving
 
 pytestmark = pytest.mark.slow
 
@@ -118,13 +117,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         wait_until_serving(base + "/healthz", process)
         yield base
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
+        stop_group(process)
 
 
 def _listed_operations(driver: Any) -> set[tuple[str, str]]:
