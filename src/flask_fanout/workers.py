@@ -56,8 +56,7 @@ def release_slot(worker: Any) -> None:
         _free_slots.append(slot)
 
 
-_MAX_HEADER_LINE = 65536  # http.client's limits, which pywsgi used
-_MAX_HEADERS = 100
+_MAX_HEADER_LINE = 65536  # http.client's limit, which pywsgi used
 _FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 
 
@@ -68,13 +67,14 @@ class _RequestHeaders:
     request turned away with a 503 (py-spy at 1,500 clients); the fields of an HTTP
     request need much less. A line that is not ``name: value`` (obsolete line
     folding, whitespace before the colon, a CR or NUL in a value) or a second
-    Content-Length makes the request a 400, as RFC 9112 asks.
+    Content-Length makes the request a 400, as RFC 9112 asks; so does going past
+    gunicorn's ``limit_request_fields`` or ``limit_request_field_size``.
     """
 
-    def __init__(self, rfile: Any) -> None:
+    def __init__(self, rfile: Any, max_fields: int, max_field_size: int) -> None:
         self.status = ""
         self._fields: list[tuple[str, str]] = []
-        for _ in range(_MAX_HEADERS + 1):
+        for _ in range(max_fields + 1):
             line = rfile.readline(_MAX_HEADER_LINE + 1)
             if len(line) > _MAX_HEADER_LINE:
                 self.status = "Line too long"
@@ -88,8 +88,11 @@ class _RequestHeaders:
             if not colon or not _FIELD_NAME.match(name) or "\r" in value or "\0" in value:
                 self.status = "Invalid header line"
                 return
+            if len(name) + len(value) + 2 > max_field_size:
+                self.status = f"A header field is longer than {max_field_size} bytes"
+                return
             self._fields.append((name, value))
-        self.status = "Too many header fields"
+        self.status = f"More than {max_fields} header fields"
 
     def get(self, name: str, default: str | None = None) -> str | None:
         name = name.lower()
@@ -103,12 +106,6 @@ class _RequestHeaders:
     def __delitem__(self, name: str) -> None:
         self._fields = [f for f in self._fields if f[0].lower() != name.lower()]
 
-    def __len__(self) -> int:
-        return len(self._fields)
-
-    def items(self) -> list[tuple[str, str]]:
-        return list(self._fields)
-
     @property
     def headers(self) -> Iterator[str]:
         """The fields as pywsgi's environ builder reads them back: ``name: value`` lines."""
@@ -121,21 +118,11 @@ class _RequestHeaders:
 
 
 class _QuietHandler(PyWSGIHandler):
-    """gunicorn's header limits, no per-request access-log record (the app logs),
-    and a request's headers parsed and a response's head and body sent for less."""
+    """No per-request access-log record (the app logs), and a request's headers
+    parsed (within gunicorn's limits) and a response's head and body sent for less."""
 
     def MessageClass(self, rfile: Any, *_args: Any) -> _RequestHeaders:
-        return _RequestHeaders(rfile)
-
-    def read_request(self, raw_requestline: str) -> Any:
-        parsed = super().read_request(raw_requestline)
-        limits = self.server.header_limits
-        fields, field_size = limits
-        if len(self.headers) > fields:
-            raise ValueError(f"more than {fields} header fields")
-        if any(len(name) + len(value) + 2 > field_size for name, value in self.headers.items()):
-            raise ValueError(f"a header field is longer than {field_size} bytes")
-        return parsed
+        return _RequestHeaders(rfile, *self.server.header_limits)
 
     def log_request(self) -> None:
         pass
