@@ -242,7 +242,7 @@ class _Connection(asyncio.Protocol):
         version, status = lines[0][:8], int(lines[0][9:12])
         http10 = version == b"HTTP/1.0"
         self.status = status
-        self.close_after = http10 or self.run.close_each
+        self.close_after = http10
         retry_after = False
         for line in lines[1:]:
             name, _, value = line.partition(b":")
@@ -253,9 +253,7 @@ class _Connection(asyncio.Protocol):
                 self.chunked = b"chunked" in value.lower()
             elif name == b"connection":
                 token = value.strip().lower()
-                self.close_after = (
-                    token == b"close" or (http10 and token != b"keep-alive") or self.run.close_each
-                )
+                self.close_after = token == b"close" or (http10 and token != b"keep-alive")
             elif name == b"retry-after":
                 retry_after = True
         if status in _NO_BODY_STATUSES:
@@ -302,7 +300,8 @@ class _Connection(asyncio.Protocol):
         assert self.sent_at is not None and self.transport is not None
         self.run.record_answer(self.sent_at, self.status)
         self.sent_at = None
-        close = self.close_after or (self.length is None and not self.chunked)
+        until_close = self.length is None and not self.chunked
+        close = self.close_after or self.run.close_each or until_close
         self._reset_answer()
         if close:
             self.transport.close()
