@@ -27,7 +27,7 @@ from pathlib import Path  # noqa: E402
 
 import urllib3  # noqa: E402
 
-from flask_fanout.service.httpclient import HttpClient  # noqa: E402
+from flask_fanout.service.sources.httpclient import HttpClient  # noqa: E402
 from report import heading  # noqa: E402
 
 RESULTS = Path(__file__).with_name("results") / "http_client.md"
@@ -79,7 +79,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=18051)
     args = parser.parse_args()
     upstream = subprocess.Popen(
-        [sys.executable, "-m", "flask_fanout.cli", "upstream", "--port", str(args.port)]
+        [sys.executable, "-m", "flask_fanout.server.cli", "upstream", "--port", str(args.port)]
     )
     try:
         time.sleep(1.5)

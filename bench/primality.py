@@ -9,7 +9,7 @@ Every contender gets the same Python ints; each set is timed as a whole,
 against ours. Trial division only runs where it finishes in seconds. A second
 table times ``is_prime`` on primes from 64 to 16,600 bits (5,000 digits) and
 fits the constants of ``prime_cost`` (``a + b * bits**k`` seconds); those
-constants are copied by hand into ``src/flask_fanout/service/primes.py``.
+constants are copied by hand into ``src/flask_fanout/service/primes/primality.py``.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ import gmpy2
 import sympy
 from gmpy2 import mpz
 
-from flask_fanout.service import primes
 from flask_fanout.service.primes import is_prime
+from flask_fanout.service.primes import primality as primes
 
 Test = Callable[[int], bool]
 
@@ -209,7 +209,7 @@ def cost_table(repeat: int) -> list[str]:
     a, b, k = fit(points)
     rows = [
         f"Fit: `prime_cost(n) = {a:.3g} + {b:.4g} * bits**{k:.3f}` seconds "
-        f"(in primes.py now: `{primes._COST_A:.3g} + {primes._COST_B:.4g} * "
+        f"(in primes/primality.py now: `{primes._COST_A:.3g} + {primes._COST_B:.4g} * "
         f"bits**{primes._COST_K:.3f}`).",
         "",
         "| bits | digits | is_prime on a prime (median) | this fit | error | prime_cost() now |",

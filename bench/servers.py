@@ -257,7 +257,7 @@ def start_upstream(host: str, port: int, log: Path | None = None) -> Server:
     code = (
         "import importlib.util, runpy; "
         "package = importlib.util.find_spec('flask_fanout').submodule_search_locations[0]; "
-        f"runpy.run_path(package + '/service/upstream.py')['run']({host!r}, {port})"
+        f"runpy.run_path(package + '/service/demo/upstream.py')['run']({host!r}, {port})"
     )
     server = Server([sys.executable, "-c", code], f"http://{host}:{port}/api/data", log=log)
     server.wait_ready()

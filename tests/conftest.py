@@ -12,8 +12,8 @@ import pytest
 from flask import Flask
 
 from flask_fanout.service import create_app
-from flask_fanout.service.upstream import running
-from tests.test_cli import serve  # noqa: F401  (``fanout serve`` in a subprocess, for every test)
+from flask_fanout.service.demo.upstream import running
+from tests.server.test_cli import serve  # noqa: F401  (``fanout serve`` in a subprocess, for every test)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Batch functions for tests/test_cpu.py, importable by loky and Dask workers.
+"""Batch functions for tests/cpu/, importable by loky and Dask workers.
 
 Each returns one result per item and records where and when it ran, so tests can
 prove parallelism and placement by behaviour rather than by wall-clock speed.
@@ -37,8 +37,10 @@ def spin_batch(items: Sequence[tuple[str, float, str]]) -> list[Ran]:
     out = []
     for label, seconds, marker_dir in items:
         start = time.time()
-        if marker_dir:
-            Path(marker_dir, label).write_text(str(os.getpid()))
+        if marker_dir:  # written beside, then renamed: a reader never sees it empty
+            written = Path(f"{marker_dir}.{label}.{os.getpid()}.tmp")
+            written.write_text(str(os.getpid()))
+            os.replace(written, Path(marker_dir, label))
         stop = time.perf_counter() + seconds
         while time.perf_counter() < stop:
             pass

@@ -13,7 +13,8 @@ import pytest
 from flask import Flask
 
 from flask_fanout import ConfigError, Fanout, Settings, gather
-from flask_fanout.logs import ACCESS_LOGGER, JsonFormatter, configure_logging
+from flask_fanout.access_log import ACCESS_LOGGER
+from flask_fanout.server.logs import JsonFormatter, configure_logging
 
 
 @pytest.fixture

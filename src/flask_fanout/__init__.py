@@ -8,8 +8,9 @@ from .blocking import run_blocking
 from .cpu import CpuError, CpuTimeout, CpuUnavailable
 from .errors import json_error
 from .extension import Fanout, cpu_map
-from .gather import CallError, Outcome, gather
+from .gather import gather
 from .metrics import metrics_response
+from .outcome import CallError, Outcome
 from .settings import ConfigError, Settings
 
 __all__ = [

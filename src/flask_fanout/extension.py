@@ -14,7 +14,7 @@ from .admission import Admission, AdmissionMiddleware, exempt_paths_of
 from .blocking import gevent_is_patched
 from .cpu import CpuPool
 from .iopool import IOPool, io_pool
-from .metrics import install as install_metrics
+from .metrics import Sample, new_recorder
 from .process_local import PerProcess
 from .settings import Settings
 
@@ -33,7 +33,7 @@ class FanoutState:
         self.settings = settings
         self.io = PerProcess(lambda: io_pool(settings.io_threads), close=IOPool.shutdown)
         self.cpu = CpuPool(
-            settings.cpu_backend,  # type: ignore[arg-type]
+            settings.cpu_backend,  # type: ignore[arg-type]  # validated by Settings
             settings.cpu_workers,
             timeout=settings.cpu_timeout,
             dask_address=settings.dask_address,
@@ -41,6 +41,29 @@ class FanoutState:
         self.admission = Admission(settings.max_inflight)
         self.exempt_endpoints: set[str] = set()
         self._exempt_paths: frozenset[str] | None = None
+        self.recorder = new_recorder(
+            metrics=settings.metrics, access_log=settings.access_log, sample=self.sample
+        )
+        if settings.metrics:
+            self.cpu.chunk_observer = self.recorder.chunk
+
+    def sample(self) -> Sample:
+        """This app's gauges and totals in this process, for the metrics flusher."""
+        running = waiting = 0
+        pool = self.io.peek()
+        if pool is not None:
+            running, waiting = pool.load()
+        cpu = self.cpu.stats()
+        return Sample(
+            requests_in_flight=self.admission.inflight,
+            admission_limit=self.admission.limit,
+            io_running=running,
+            io_queued=waiting,
+            io_size=self.settings.io_threads,
+            cpu_in_flight=cpu["in_flight_chunks"],
+            cpu_queued=cpu["queued_chunks"],
+            totals={"rejected": self.admission.rejected, **cpu},
+        )
 
     def add_exempt(self, endpoints: Iterable[str]) -> None:
         self.exempt_endpoints.update(endpoints)
@@ -80,7 +103,7 @@ class Fanout:
         state = FanoutState(Settings.from_mapping(app.config))
         app.extensions[EXTENSION_KEY] = state
         _live_states.add(state)
-        install_metrics(app, state)
+        state.recorder.install(app)
         app.wsgi_app = AdmissionMiddleware(  # type: ignore[method-assign]
             app.wsgi_app,
             state.admission,

@@ -11,51 +11,16 @@ import contextvars
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from .extension import fanout_state
 from .iopool import IOPool
-from .metrics import record_calls
+from .outcome import CallError, Outcome
 
 T = TypeVar("T")
 
 log = logging.getLogger("flask_fanout")
-
-
-class CallError(Exception):
-    """A call failed in a way its caller can name: raise it from a call.
-
-    ``code`` is machine-readable (``timeout``, ``unavailable``, ``bad_response``,
-    ...); ``message`` is a sentence for a human.
-    """
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def as_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
-
-    def __repr__(self) -> str:
-        return f"CallError({self.code!r}, {self.message!r})"
-
-
-@dataclass(frozen=True)
-class Outcome(Generic[T]):
-    """What became of one call: a value or an error, and how long it took."""
-
-    name: str
-    value: T | None = None
-    error: CallError | None = None
-    elapsed: float = 0.0
-    """Seconds from submission to completion (or to giving up on it)."""
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 def _run(name: str, call: Callable[[], T], submitted: float) -> Outcome[T]:
@@ -132,5 +97,5 @@ def gather(
         timeout=state.settings.timeout if timeout is None else timeout,
         deadline=state.settings.deadline if deadline is None else deadline,
     )
-    record_calls(state, outcomes)
+    state.recorder.calls(outcomes)
     return outcomes

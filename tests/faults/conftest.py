@@ -28,10 +28,10 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.test_cli import free_port
+from tests.server.test_cli import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-FANOUT = [sys.executable, "-m", "flask_fanout.cli"]
+FANOUT = [sys.executable, "-m", "flask_fanout.server.cli"]
 DASK = str(Path(sys.executable).with_name("dask"))
 
 
@@ -123,7 +123,7 @@ class Server:
         return [
             p
             for p in psutil.Process(self.process.pid).children()
-            if "flask_fanout.cli" in " ".join(p.cmdline())
+            if "flask_fanout.server.cli" in " ".join(p.cmdline())
         ]
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_cli import free_port
+from tests.server.test_cli import free_port
 
 from .conftest import Processes, Server, waiting_on_upstream
 

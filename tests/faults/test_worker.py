@@ -14,7 +14,7 @@ import socket
 
 import pytest
 
-from flask_fanout.cli import GC_THRESHOLDS
+from flask_fanout.server.gunicorn import GC_THRESHOLDS
 
 from .boom_app import BIG_TENS
 from .conftest import Processes, Server

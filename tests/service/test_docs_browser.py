@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.test_cli import free_port, stop_group, wait_until_serving
+from tests.server.test_cli import free_port, stop_group, wait_until_serving
 
 pytestmark = pytest.mark.slow
 
-FANOUT = [sys.executable, "-m", "flask_fanout.cli"]
+FANOUT = [sys.executable, "-m", "flask_fanout.server.cli"]
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 WAIT = 20  # seconds for any one thing to appear on the page

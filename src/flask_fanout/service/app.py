@@ -12,9 +12,10 @@ from werkzeug.routing import Map
 from flask_fanout import Fanout
 
 from .config import ServiceConfig, load_config
+from .errors import register_error_handlers
 from .openapi import setup_openapi, version
-from .primes_routes import primes
-from .routes import aggregate, operations, register_error_handlers
+from .primes.routes import primes
+from .routes import aggregate, operations
 from .security import register_security
 from .sources import Source, SourceLimits, build_sources
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from flask_fanout import ConfigError, Settings
 from flask_fanout.settings import parse_int, read_setting
 
-from .demo_data import ensure_demo_database
+from .demo.database import ensure_demo_database
 from .primes import PrimeLimits
 
 SOURCE_TYPES = {
@@ -30,7 +30,7 @@ SOURCE_TYPES = {
 }
 _COMMON_SOURCE_KEYS = {"type", "timeout"}
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
-_PACKAGE_DATA = Path(__file__).with_name("data")
+_PACKAGE_DATA = Path(__file__).parent / "demo" / "data"
 
 
 @dataclass(frozen=True)

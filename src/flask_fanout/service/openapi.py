@@ -5,7 +5,7 @@ parameters, ``@bp.doc`` on each view its summary, description (the docstring),
 operation id and responses, and the marshmallow schemas below the response
 bodies. Everything here is documentation only. apiflask's ``@input`` and
 ``@output`` would parse, validate and serialize every request; the service does
-not use them, because its own parsers (``primes.py``) already validate input
+not use them, because its own parsers (``primes/numbers.py``) already validate input
 exactly and answer with its JSON errors, and the hot paths must not pay for a
 second pass. The two things apiflask derives only from ``@input`` (a request
 body, and details of a path parameter) are declared with :func:`request_body`

@@ -8,7 +8,7 @@ from werkzeug.exceptions import MethodNotAllowed
 
 from flask_fanout import CpuError, cpu_map, json_error
 
-from .openapi import (
+from ..openapi import (
     IS_PRIME_REQUEST,
     NUMBER_LIST_PATTERN,
     PRIME_MAP,
@@ -20,15 +20,8 @@ from .openapi import (
     request_body,
     sync_view,
 )
-from .primes import (
-    Parsed,
-    PrimeInputError,
-    PrimeLimits,
-    is_prime_batch,
-    parse_json_numbers,
-    parse_path_numbers,
-    prime_cost,
-)
+from .numbers import Parsed, PrimeInputError, PrimeLimits, parse_json_numbers, parse_path_numbers
+from .primality import is_prime_batch, prime_cost
 
 primes = APIBlueprint(
     "primes",

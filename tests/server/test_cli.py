@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-FANOUT = [sys.executable, "-m", "flask_fanout.cli"]
+FANOUT = [sys.executable, "-m", "flask_fanout.server.cli"]
 
 
 def free_port() -> int:

@@ -1,22 +1,19 @@
-"""The ``fanout`` command: ``fanout serve`` and ``fanout upstream``."""
+"""gunicorn as ``fanout serve`` runs it: its settings, its hooks and the app server.
+
+Every setting is chosen by measurement on the 2-core reference machine (see the
+README and bench/); :func:`gunicorn_options` says why, one line each.
+"""
 
 from __future__ import annotations
 
-import argparse
-import atexit
 import gc
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Sequence
 from typing import Any
 
-DEFAULT_APP = "flask_fanout.service:create_app()"
+from . import workers as balancing
+
 GC_THRESHOLDS = (10_000, 10, 10)
-BALANCED_GEVENT = "flask_fanout.workers.BalancedGeventWorker"
+BALANCED_GEVENT = "flask_fanout.server.workers.BalancedGeventWorker"
 
 
 def gunicorn_options(
@@ -44,8 +41,6 @@ def gunicorn_options(
       would wait unanswered in the accept queue; admission control answers them
       503 instead.
     """
-    from . import workers as balancing
-
     if worker_class is None:
         worker_class = "gthread" if cpu_backend == "dask" else BALANCED_GEVENT
     options: dict[str, Any] = {
@@ -74,7 +69,7 @@ def gunicorn_options(
     return options
 
 
-def _chain(first: Any, second: Any) -> Any:
+def chain(first: Any, second: Any) -> Any:
     """One two-argument gunicorn hook (gunicorn checks the arity) running both."""
 
     def run(arbiter: Any, worker: Any) -> None:
@@ -121,7 +116,7 @@ def _post_worker_init(worker: Any) -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def _run_gunicorn(app_spec: str, options: dict[str, Any]) -> None:
+def run_gunicorn(app_spec: str, options: dict[str, Any]) -> None:
     from gunicorn.app.base import BaseApplication
     from gunicorn.util import import_app
 
@@ -135,100 +130,3 @@ def _run_gunicorn(app_spec: str, options: dict[str, Any]) -> None:
             return import_app(app_spec)
 
     FanoutServer().run()
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _start_upstream(host: str) -> str:
-    """Start the demo upstream in a child process; stop it when we exit."""
-    port = _free_port(host)
-    child = subprocess.Popen(
-        [sys.executable, "-m", "flask_fanout.cli", "upstream", "--host", host, "--port", str(port)]
-    )
-    atexit.register(child.terminate)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((host, port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    return f"http://{host}:{port}"
-
-
-def serve(args: argparse.Namespace) -> int:
-    from .service.config import load_config
-    from .settings import ConfigError, Settings
-
-    if args.config:
-        os.environ["FANOUT_CONFIG"] = os.path.abspath(args.config)
-    if os.environ.pop("FLASK_DEBUG", "").lower() not in ("", "0", "false", "no"):
-        print("fanout: FLASK_DEBUG ignored: fanout serve never runs in debug mode", file=sys.stderr)
-    try:
-        config = load_config()
-        settings = Settings.from_mapping(config.flask)
-    except ConfigError as exc:
-        print(f"fanout: configuration error: {exc}", file=sys.stderr)
-        return 2
-    from .logs import configure_logging
-    from .metrics_dir import MetricsDir
-
-    metrics_dir = MetricsDir.prepare()  # exported before the workers fork
-    configure_logging()
-    if args.app is None and config.config_file is None and "FANOUT_UPSTREAM_URL" not in os.environ:
-        os.environ["FANOUT_UPSTREAM_URL"] = _start_upstream("127.0.0.1")
-    options = gunicorn_options(
-        bind=f"{args.host}:{args.port}",
-        cpu_backend=settings.cpu_backend,
-        max_inflight=settings.max_inflight,
-        workers=args.workers,
-        worker_class=args.worker_class,
-        threads=args.threads,
-    )
-    for hook, run in metrics_dir.gunicorn_hooks().items():
-        options[hook] = _chain(options[hook], run) if hook in options else run
-    try:
-        _run_gunicorn(args.app or DEFAULT_APP, options)
-    finally:
-        metrics_dir.cleanup()
-    return 0
-
-
-def upstream(args: argparse.Namespace) -> int:
-    from .service.upstream import run
-
-    run(args.host, args.port)
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fanout", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    serve_parser = commands.add_parser("serve", help="run the service on gunicorn")
-    serve_parser.add_argument("--host", default="127.0.0.1")
-    serve_parser.add_argument("--port", type=int, default=8000)
-    serve_parser.add_argument("--config", help="TOML file (sets FANOUT_CONFIG)")
-    serve_parser.add_argument("--app", help="serve this WSGI app (module:attr) instead")
-    serve_parser.add_argument("--workers", type=int, help="gunicorn workers (default 2)")
-    serve_parser.add_argument("--worker-class", help="gunicorn worker class (default gevent)")
-    serve_parser.add_argument("--threads", type=int, help="threads per gthread worker")
-    serve_parser.set_defaults(handler=serve)
-
-    upstream_parser = commands.add_parser("upstream", help="run the demo upstream server")
-    upstream_parser.add_argument("--host", default="127.0.0.1")
-    upstream_parser.add_argument("--port", type=int, default=8001)
-    upstream_parser.set_defaults(handler=upstream)
-
-    args = parser.parse_args(argv)
-    code: int = args.handler(args)
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

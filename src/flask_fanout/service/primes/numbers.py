@@ -1,8 +1,4 @@
-"""Exact primality, its cost model, and parsing of requested numbers with limits.
-
-Pure functions only (no Flask): the routes call the parsers in the request
-thread and send :func:`is_prime_batch` to a process pool or Dask, so everything
-that crosses a process boundary is defined at module level and picklable.
+"""Parsing of requested numbers, with the limits that bound a request's work.
 
 Numbers are parsed and printed with :class:`gmpy2.mpz`, never ``int(str)``:
 Python's 4300-digit int/str conversion limit must not turn a long number into
@@ -13,91 +9,11 @@ request can cause is bounded up front.
 from __future__ import annotations
 
 import json
-import math
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeAlias
+from typing import Any, NamedTuple
 
-import gmpy2
 from gmpy2 import mpz
-
-__all__ = [
-    "Parsed",
-    "PrimeInputError",
-    "PrimeLimits",
-    "is_prime",
-    "is_prime_batch",
-    "parse_json_numbers",
-    "parse_path_numbers",
-    "prime_cost",
-]
-
-Integer: TypeAlias = int | mpz
-"""What the primality functions accept: a Python ``int`` or a ``gmpy2.mpz``."""
-
-# --------------------------------------------------------------------------- primality
-
-_TWO_64 = 1 << 64
-# One gcd rejects most composites below 2**64 a quarter faster than going
-# straight to BPSW (random 64-bit odd numbers: 0.85 vs 1.15 us).
-_SMALL_ODD_PRIMES = (3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53)
-_SMALL_ODD_PRODUCT = mpz(math.prod(_SMALL_ODD_PRIMES))
-
-# GMP 6.2+ ``mpz_probab_prime_p(n, reps)`` runs trial division and BPSW, then
-# ``reps - 24`` Miller-Rabin rounds with pseudo-random bases. One round adds a
-# second, different test in case a BPSW pseudoprime ever turns up. Each round
-# costs about a third of the BPSW time on a 1000-digit prime (composites stop
-# earlier); more rounds would buy a margin nobody can measure, as no BPSW
-# pseudoprime of any size is known.
-_EXTRA_MR_ROUNDS = 1
-_GMP_REPS = 24 + _EXTRA_MR_ROUNDS
-
-
-def is_prime(n: Integer) -> bool:
-    """Return whether ``n`` is prime; negative numbers, 0 and 1 are not.
-
-    Below 2**64 the answer is exact: the strong Baillie-PSW test has no
-    counterexample there (checked against the complete list of base-2
-    pseudoprimes below 2**64, Feitsma and Galway). At or above 2**64, GMP's
-    BPSW test plus a Miller-Rabin round: no counterexample to BPSW is known.
-    """
-    if n < _TWO_64:
-        if n < 2:
-            return False
-        if not n & 1:
-            return n == 2  # gmpy2's PRP tests are meant for odd n > 0
-        if n > _SMALL_ODD_PRIMES[-1] and gmpy2.gcd(n, _SMALL_ODD_PRODUCT) != 1:
-            return False
-        return bool(gmpy2.is_strong_bpsw_prp(n))
-    return bool(gmpy2.is_prime(n, _GMP_REPS))
-
-
-def is_prime_batch(numbers: Sequence[Integer]) -> list[bool]:
-    """Test a chunk of numbers: the unit of work sent to pools and Dask."""
-    return [is_prime(n) for n in numbers]
-
-
-# Worst-case (prime input) seconds per number on the reference 2-core machine,
-# fitted as _COST_A + _COST_B * bits**_COST_K (within 20% from 64 to 16,600 bits).
-# Composites are usually far cheaper (trial division or the first Miller-Rabin
-# round rejects them), so this is an upper bound, good for balancing chunks
-# and for deciding inline vs. pool. Measured with: python bench/primality.py
-# (see bench/results/primality.md).
-_COST_A = 8.3e-6
-_COST_B = 2.04e-11
-_COST_K = 2.632
-
-
-def prime_cost(n: Integer) -> float:
-    """Estimate the seconds :func:`is_prime` may spend on ``n`` (from its bit length)."""
-    bits = int(n.bit_length())
-    if bits <= 64:
-        return _COST_A
-    return _COST_A + _COST_B * math.pow(bits, _COST_K)
-
-
-# --------------------------------------------------------------------------- parsing
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from flask_fanout import Fanout, Settings, cpu_map, gather, metrics_response
 from flask_fanout.metrics import LATENCY_BUCKETS
 from tests.cpu_tasks import spin_batch, spin_cost
-from tests.test_cli import wait_until_serving
+from tests.server.test_cli import wait_until_serving
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -271,7 +271,7 @@ def test_io_and_cpu_gauges_show_work_in_flight_and_queued() -> None:
 
 
 def test_the_readme_snippet_serves_metrics_in_your_own_app() -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme.split("## Operations: health, readiness, metrics, logs", 1)[1]
     snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
     app = Flask("readme_metrics")

@@ -1,24 +1,10 @@
-"""Source types: ``file``, ``sql`` and ``http``.
-
-Each source's ``read(timeout)`` either returns a JSON-ready value or raises
-:class:`~flask_fanout.CallError` with a code the client can branch on. The
-timeout is also applied at the I/O level (socket timeouts, SQLite's progress
-handler), so a thread left behind by a timed-out request is freed soon after.
-Sources are built from the operator's configuration only: no request chooses a
-path, a URL or a query.
-"""
+"""The ``sql`` source: one configured query through SQLAlchemy, rows as JSON objects."""
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import decimal
-import json
 import time
-import uuid
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy
 from sqlalchemy import exc as sa_exc
@@ -27,58 +13,10 @@ from sqlalchemy.engine import Engine, make_url
 from flask_fanout import CallError, run_blocking
 from flask_fanout.process_local import PerProcess
 
-from .config import SourceSpec
-from .httpclient import HttpClient
+from .base import json_ready
 
 # SQLite checks its progress handler every this many virtual-machine steps.
 _SQLITE_PROGRESS_STEPS = 1000
-
-
-class Source(Protocol):
-    name: str
-    timeout: float | None
-
-    def read(self, timeout: float) -> Any: ...
-
-
-@dataclass
-class FileSource:
-    """A text file, read whole; a file over ``max_bytes`` is an error, not a slow answer."""
-
-    name: str
-    path: str
-    max_bytes: int
-    timeout: float | None = None
-
-    def read(self, timeout: float) -> str:
-        try:
-            data = run_blocking(self._read_bytes)
-        except FileNotFoundError:
-            raise CallError("unavailable", f"file not found: {self.path}") from None
-        except OSError as exc:
-            raise CallError("unavailable", f"cannot read {self.path}: {exc.strerror}") from None
-        if len(data) > self.max_bytes:
-            raise CallError("too_large", f"{self.path} is larger than {self.max_bytes} bytes")
-        return data.decode("utf-8", errors="replace")
-
-    def _read_bytes(self) -> bytes:
-        with open(self.path, "rb") as handle:
-            return handle.read(self.max_bytes + 1)
-
-
-def _json_ready(value: Any) -> Any:
-    """Column values JSON can carry; everything else becomes a string."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, dt.date | dt.time | dt.datetime):
-        return value.isoformat()
-    if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return str(value)
 
 
 class EngineCache:
@@ -136,7 +74,7 @@ class SqlSource:
             raise _sql_error(exc) from None
         if len(rows) > self.max_rows:
             raise CallError("too_large", f"the query returned more than {self.max_rows} rows")
-        return [dict(zip(names, map(_json_ready, row), strict=True)) for row in rows]
+        return [dict(zip(names, map(json_ready, row), strict=True)) for row in rows]
 
     def _fetch(self, driver: Any, until: float) -> tuple[list[str], list[Any]]:
         """Run the query on the driver's connection; may block, so not on a greenlet."""
@@ -171,62 +109,3 @@ def _sql_error(exc: BaseException | None) -> CallError:
     if kind == "OperationalError" and "syntax" not in lowered and "no such" not in lowered:
         return CallError("unavailable", f"database error: {detail}")
     return CallError("query_failed", f"the query failed: {detail}")
-
-
-@dataclass
-class HttpSource:
-    """A GET on a configured URL: JSON when the answer is JSON, text otherwise."""
-
-    name: str
-    url: str
-    client: HttpClient
-    max_bytes: int
-    timeout: float | None = None
-
-    def read(self, timeout: float) -> Any:
-        status, content_type, body = self.client.get(self.url, timeout, self.max_bytes)
-        if status >= 400:
-            raise CallError("bad_response", f"{self.url} answered HTTP {status}")
-        if "json" in content_type.lower():
-            try:
-                return json.loads(body)
-            except ValueError:
-                raise CallError(
-                    "bad_response", f"{self.url} sent JSON that does not parse"
-                ) from None
-        return body.decode("utf-8", errors="replace")
-
-
-@dataclass
-class SourceLimits:
-    io_threads: int
-    file_max_bytes: int
-    http_max_bytes: int
-    sql_max_rows: int
-
-
-def build_sources(
-    specs: Mapping[str, SourceSpec], limits: SourceLimits
-) -> tuple[dict[str, Source], Callable[[], None]]:
-    """Build every configured source; return them and a function that closes their pools."""
-    engines = EngineCache(limits.io_threads)
-    http = HttpClient(limits.io_threads)
-    sources: dict[str, Source] = {}
-    for name, spec in specs.items():
-        options = spec.options
-        if spec.type == "file":
-            sources[name] = FileSource(name, options["path"], limits.file_max_bytes, spec.timeout)
-        elif spec.type == "sql":
-            sources[name] = SqlSource(
-                name, options["url"], options["query"], engines, limits.sql_max_rows, spec.timeout
-            )
-        else:
-            sources[name] = HttpSource(
-                name, options["url"], http, limits.http_max_bytes, spec.timeout
-            )
-
-    def close() -> None:
-        engines.dispose()
-        http.close()
-
-    return sources, close

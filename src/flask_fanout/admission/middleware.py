@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 import time
 import weakref
 from collections.abc import Callable, Collection, Iterable
@@ -30,35 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wsgi import ClosingIterator
 
+from .gate import Admission
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
-
-
-class Admission:
-    """A non-blocking counting gate."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._inflight = 0
-        self.rejected = 0
-        self._lock = threading.Lock()
-
-    @property
-    def inflight(self) -> int:
-        return self._inflight
-
-    def try_enter(self) -> bool:
-        """Take a slot if one is free; never wait."""
-        with self._lock:
-            if self._inflight >= self.limit:
-                self.rejected += 1
-                return False
-            self._inflight += 1
-            return True
-
-    def leave(self) -> None:
-        with self._lock:
-            self._inflight -= 1
 
 
 class AdmissionMiddleware:

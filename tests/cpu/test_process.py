@@ -1,4 +1,4 @@
-"""CpuPool on real loky pools, a real Dask LocalCluster and under gevent.
+"""The process backend on real loky pools, in threads and under gevent.
 
 Parallelism, placement and cancellation are shown by behaviour: chunks record the
 pid and the interval they ran in, and touch marker files when they start.
@@ -8,154 +8,26 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from flask_fanout.cpu import (
     CpuPool,
     CpuTimeout,
     CpuUnavailable,
-    InlineExecutor,
-    split_balanced,
 )
 from flask_fanout.service.primes import is_prime_batch, prime_cost
 from tests import cpu_tasks
+from tests.cpu.conftest import ROOT, overlapping, sample_numbers, spins, wait_until
 from tests.cpu_tasks import Ran, spin_batch, spin_cost, tag_batch
 
-ROOT = Path(__file__).resolve().parents[1]
-
 pytestmark = pytest.mark.slow
-
-
-def overlapping(runs: list[Ran]) -> bool:
-    """Whether two items ran at the same time in different processes."""
-    return any(
-        a.pid != b.pid and a.start < b.end and b.start < a.end
-        for i, a in enumerate(runs)
-        for b in runs[i + 1 :]
-    )
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    stop = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > stop:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
-
-
-def spins(n: int, seconds: float, marker_dir: Path | str = "") -> list[tuple[str, float, str]]:
-    return [(str(i), seconds, str(marker_dir)) for i in range(n)]
-
-
-def sample_numbers(seed: int = 7) -> list[int]:
-    """Small, 64-bit and 300-digit numbers, primes and composites, in random order."""
-    import gmpy2
-
-    rng = random.Random(seed)
-    numbers = [rng.randrange(-5, 200) for _ in range(40)]
-    numbers += [rng.randrange(2**63, 2**64) for _ in range(60)]
-    numbers += [int(gmpy2.next_prime(rng.randrange(10**299, 10**300))) for _ in range(4)]
-    numbers += [rng.randrange(10**299, 10**300) for _ in range(20)]
-    rng.shuffle(numbers)
-    return numbers
-
-
-@pytest.fixture(scope="module")
-def process_pool() -> Iterator[CpuPool]:
-    pool = CpuPool("process", 2, timeout=30)
-    yield pool
-    pool.shutdown()
-
-
-@pytest.fixture
-def fresh_pool() -> Iterator[CpuPool]:
-    pool = CpuPool("process", 2, timeout=30)
-    yield pool
-    pool.shutdown()
-
-
-# ---------------------------------------------------------------- split_balanced
-
-
-def test_split_balanced_examples() -> None:
-    assert split_balanced([], 4) == []
-    assert split_balanced([1.0] * 8, 4) == [slice(0, 2), slice(2, 4), slice(4, 6), slice(6, 8)]
-    assert split_balanced([1.0] * 3, 8) == [slice(0, 1), slice(1, 2), slice(2, 3)]
-    # One heavy item gets a slice of its own; the light ones share.
-    assert split_balanced([1, 1, 1, 1, 12, 1, 1, 1, 1], 3) == [
-        slice(0, 4),
-        slice(4, 5),
-        slice(5, 9),
-    ]
-    assert split_balanced([0.0] * 6, 3) == [slice(0, 2), slice(2, 4), slice(4, 6)]
-    with pytest.raises(ValueError):
-        split_balanced([1.0, -1.0], 2)
-
-
-@given(
-    st.lists(st.floats(min_value=0, max_value=1e3, allow_nan=False), min_size=1, max_size=300),
-    st.integers(min_value=1, max_value=40),
-)
-def test_split_balanced_properties(costs: list[float], parts: int) -> None:
-    slices = split_balanced(costs, parts)
-    assert len(slices) == min(parts, len(costs))
-    # Contiguous, non-empty, covering everything in order.
-    assert slices[0].start == 0 and slices[-1].stop == len(costs)
-    assert all(a.stop == b.start for a, b in pairwise(slices))
-    assert all(s.stop > s.start for s in slices)
-    # Balanced: no slice costs more than its share plus one item.
-    total = sum(costs)
-    if total > 0:
-        bound = total / len(slices) + max(costs)
-        assert max(sum(costs[s]) for s in slices) <= bound * (1 + 1e-9)
-
-
-# ---------------------------------------------------------------- InlineExecutor
-
-
-def test_inline_executor_runs_in_caller_and_keeps_errors() -> None:
-    executor = InlineExecutor()
-    future: Future[int] = executor.submit(lambda x: x + 1, 41)
-    assert future.done() and future.result() == 42
-    failing = executor.submit(cpu_tasks.fail_batch, [3])
-    assert isinstance(failing.exception(), ValueError)
-    executor.shutdown()
-    with pytest.raises(RuntimeError):
-        executor.submit(int)
-
-
-def test_inline_backend_splits_and_keeps_order() -> None:
-    pool = CpuPool("inline", 4, timeout=5)
-    items = list(range(1000))
-    assert pool.map_batches(tag_batch, items, lambda _: 1e-3) == [(x, os.getpid()) for x in items]
-    stats = pool.stats()
-    assert stats["batches_pooled_total"] == 1
-    assert 1 < stats["chunks_submitted_total"] <= 4
-    assert pool.ready() == (True, "inline")
-
-
-def test_inline_backend_deadline_is_checked_between_chunks() -> None:
-    pool = CpuPool("inline", 1, timeout=5)
-    with pytest.raises(CpuTimeout):
-        pool.map_batches(spin_batch, spins(4, 0.1), spin_cost, timeout=0.05)
-    assert pool.stats()["chunks_submitted_total"] == 1
-
-
-# ---------------------------------------------------------------- process backend
 
 
 def test_tiny_work_runs_inline_in_the_calling_process(fresh_pool: CpuPool) -> None:
@@ -423,73 +295,3 @@ def test_process_backend_under_gevent() -> None:
     assert report["crashed"] == "cpu_unavailable"
     assert [x for x, _ in report["after"]] == list(range(6))
     assert "gevent" in report["dask_error"]
-
-
-# ---------------------------------------------------------------- dask backend
-
-
-@pytest.fixture(scope="module")
-def dask_address() -> Iterator[str]:
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
-    try:
-        yield cluster.scheduler_address
-    finally:
-        cluster.close()
-
-
-@pytest.fixture
-def dask_pool(dask_address: str) -> Iterator[CpuPool]:
-    pool = CpuPool("dask", 2, timeout=30, dask_address=dask_address)
-    yield pool
-    pool.shutdown()
-
-
-def test_dask_gives_the_same_answers(dask_pool: CpuPool, process_pool: CpuPool) -> None:
-    numbers = sample_numbers(seed=11)
-    inline = CpuPool("inline", 1, timeout=30)
-    expected = is_prime_batch(numbers)
-    assert dask_pool.map_batches(is_prime_batch, numbers, prime_cost) == expected
-    assert process_pool.map_batches(is_prime_batch, numbers, prime_cost) == expected
-    assert inline.map_batches(is_prime_batch, numbers, prime_cost) == expected
-    assert dask_pool.stats()["chunks_submitted_total"] > 1
-
-
-def test_dask_runs_chunks_in_parallel_in_order(dask_pool: CpuPool) -> None:
-    ready, reason = dask_pool.ready()
-    assert ready and "2 workers" in reason
-    runs = dask_pool.map_batches(spin_batch, spins(4, 0.3), spin_cost)
-    assert [r.label for r in runs] == ["0", "1", "2", "3"]
-    assert os.getpid() not in {r.pid for r in runs}
-    assert overlapping(runs)
-    items = list(range(3000))
-    assert [x for x, _ in dask_pool.map_batches(tag_batch, items, lambda _: 1e-3)] == items
-
-
-def test_dask_timeout_cancels_and_recovers(dask_pool: CpuPool, tmp_path: Path) -> None:
-    with pytest.raises(CpuTimeout):
-        dask_pool.map_batches(spin_batch, spins(10, 0.4, tmp_path), spin_cost, timeout=0.5)
-    wait_until(lambda: dask_pool.stats()["in_flight_chunks"] == 0)
-    assert dask_pool.stats()["chunks_cancelled_total"] >= 1
-    time.sleep(0.5)  # let cancelled tasks settle on the workers
-    assert len(list(tmp_path.iterdir())) < 10
-    assert dask_pool.map_batches(tag_batch, [1, 2], lambda _: 1.0)[0][0] == 1
-
-
-def test_dask_task_errors_propagate(dask_pool: CpuPool) -> None:
-    with pytest.raises(ValueError, match="bad chunk"):
-        dask_pool.map_batches(cpu_tasks.fail_batch, list(range(100)), lambda _: 1e-3)
-
-
-def test_unreachable_scheduler_is_unavailable() -> None:
-    pool = CpuPool("dask", 2, timeout=30, dask_address="tcp://127.0.0.1:9", connect_timeout=0.5)
-    ready, reason = pool.ready()
-    assert not ready and "127.0.0.1:9" in reason
-    with pytest.raises(CpuUnavailable) as caught:
-        pool.map_batches(tag_batch, [1, 2], lambda _: 1.0)
-    assert "cannot reach the Dask scheduler" in caught.value.message
-    # Tiny work still runs inline: the cluster is only needed for costly batches.
-    assert pool.map_batches(tag_batch, [1], lambda _: 0.0) == [(1, os.getpid())]
-    pool.shutdown()

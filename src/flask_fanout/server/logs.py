@@ -1,11 +1,8 @@
-"""Structured logs: one JSON object per line, and the access log.
+"""JSON logs for ``fanout serve``: one object per line on stderr.
 
-Every logger of the project is under ``flask_fanout``: ``flask_fanout`` (a
-``gather`` call that failed unexpectedly, with its traceback),
-``flask_fanout.service`` (an unhandled view error, with its traceback) and
-``flask_fanout.access`` (one line per request, at INFO). The extension only
-emits; ``fanout serve`` (or the application) decides where lines go, through
-:func:`configure_logging`.
+A record of the access log (:mod:`flask_fanout.access_log`) carries its fields
+in ``record.fanout``; every other record becomes ``message``, with its whole
+traceback as one string, so that a traceback stays one line in the log.
 """
 
 from __future__ import annotations
@@ -14,14 +11,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
 from typing import Any, TextIO
-
-ACCESS_LOGGER = "flask_fanout.access"
-access_log = logging.getLogger(ACCESS_LOGGER)
-
-MAX_PATH_CHARS = 256
-"""Longer request paths (``/is_prime/...`` URLs run to 8 KB) are cut in the log."""
 
 
 class JsonFormatter(logging.Formatter):
@@ -83,40 +73,3 @@ def configure_logging(stream: TextIO | None = None, level: int = logging.INFO) -
     # it makes a dummy thread per request greenlet, ~8 us of every access line.
     logging.logThreads = False
     logging.logMultiprocessing = False
-
-
-def log_request(
-    method: str,
-    route: str,
-    path: str,
-    status: int,
-    seconds: float,
-    calls: Sequence[tuple[str, str, float]] | None,
-) -> None:
-    """Write the access line of one request (the caller checked the level)."""
-    if len(path) > MAX_PATH_CHARS:
-        path = path[:MAX_PATH_CHARS] + "..."
-    duration_ms = round(seconds * 1000, 2)
-    fields: dict[str, Any] = {
-        "event": "request",
-        "method": method,
-        "route": route,
-        "path": path,
-        "status": status,
-        "duration_ms": duration_ms,
-    }
-    if calls:
-        fields["sources"] = {name: outcome for name, outcome, _ in calls}
-    # makeRecord + handle is what ``info`` does, minus walking the stack for the
-    # caller's file and line, which an access line does not need: ~5 us a request.
-    record = access_log.makeRecord(
-        ACCESS_LOGGER,
-        logging.INFO,
-        __file__,
-        0,
-        "%s %s %s %.2f ms",
-        (method, path, status, duration_ms),
-        None,
-        extra={"fanout": fields},
-    )
-    access_log.handle(record)

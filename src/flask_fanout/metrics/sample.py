@@ -1,0 +1,30 @@
+"""What the extension reports to the metrics at each flush: one :class:`Sample` per app.
+
+The metrics never look inside the extension's state: ``Fanout`` hands
+:func:`~flask_fanout.metrics.install` a function returning a ``Sample``, so the
+arrow goes one way (extension -> metrics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Gauges and running totals of one app in this process, read at a flush."""
+
+    requests_in_flight: int = 0
+    admission_limit: int = 0
+    io_running: int = 0
+    io_queued: int = 0
+    io_size: int = 0
+    cpu_in_flight: int = 0
+    cpu_queued: int = 0
+    totals: Mapping[str, int] = field(default_factory=dict)
+    """Counters that only grow (until a reset): the flusher adds their growth.
+
+    Keys: ``rejected``, ``chunks_submitted_total``, ``batches_inline_total``,
+    ``batches_pooled_total``, ``timeouts_total``, ``unavailable_total``.
+    """

@@ -1,0 +1,58 @@
+"""Source types (``file``, ``sql``, ``http``), built from the operator's configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ..config import SourceSpec
+from .base import Source
+from .file import FileSource
+from .http import HttpSource
+from .httpclient import HttpClient
+from .sql import EngineCache, SqlSource
+
+
+@dataclass
+class SourceLimits:
+    io_threads: int
+    file_max_bytes: int
+    http_max_bytes: int
+    sql_max_rows: int
+
+
+def build_sources(
+    specs: Mapping[str, SourceSpec], limits: SourceLimits
+) -> tuple[dict[str, Source], Callable[[], None]]:
+    """Build every configured source; return them and a function that closes their pools."""
+    engines = EngineCache(limits.io_threads)
+    http = HttpClient(limits.io_threads)
+    sources: dict[str, Source] = {}
+    for name, spec in specs.items():
+        options = spec.options
+        if spec.type == "file":
+            sources[name] = FileSource(name, options["path"], limits.file_max_bytes, spec.timeout)
+        elif spec.type == "sql":
+            sources[name] = SqlSource(
+                name, options["url"], options["query"], engines, limits.sql_max_rows, spec.timeout
+            )
+        else:
+            sources[name] = HttpSource(
+                name, options["url"], http, limits.http_max_bytes, spec.timeout
+            )
+
+    def close() -> None:
+        engines.dispose()
+        http.close()
+
+    return sources, close
+
+
+__all__ = [
+    "FileSource",
+    "HttpSource",
+    "Source",
+    "SourceLimits",
+    "SqlSource",
+    "build_sources",
+]

@@ -1,0 +1,35 @@
+"""The ``http`` source: a GET on a configured URL through the pooled client."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from flask_fanout import CallError
+
+from .httpclient import HttpClient
+
+
+@dataclass
+class HttpSource:
+    """A GET on a configured URL: JSON when the answer is JSON, text otherwise."""
+
+    name: str
+    url: str
+    client: HttpClient
+    max_bytes: int
+    timeout: float | None = None
+
+    def read(self, timeout: float) -> Any:
+        status, content_type, body = self.client.get(self.url, timeout, self.max_bytes)
+        if status >= 400:
+            raise CallError("bad_response", f"{self.url} answered HTTP {status}")
+        if "json" in content_type.lower():
+            try:
+                return json.loads(body)
+            except ValueError:
+                raise CallError(
+                    "bad_response", f"{self.url} sent JSON that does not parse"
+                ) from None
+        return body.decode("utf-8", errors="replace")
