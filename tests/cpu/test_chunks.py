@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from flask_fanout.cpu import (
     split_balanced,
 )
+from flask_fanout.cpu.chunks import probe, probe_length, rescale
 
 pytestmark = pytest.mark.slow
 
@@ -46,3 +47,36 @@ def test_split_balanced_properties(costs: list[float], parts: int) -> None:
     if total > 0:
         bound = total / len(slices) + max(costs)
         assert max(sum(costs[s]) for s in slices) <= bound * (1 + 1e-9)
+
+
+# ---------------------------------------------------------------- the probe
+
+
+def test_probe_length_spends_half_the_inline_cost() -> None:
+    assert probe_length([0.0004] * 10, 0.002) == 2  # 0.8 ms <= 1 ms < 1.2 ms
+    assert probe_length([0.0015, 0.0001], 0.002) == 0  # a costly first item never runs inline
+    assert probe_length([0.0001] * 3, 0.002) == 3
+
+
+def test_rescale_only_lowers_and_only_items_like_the_probed_ones() -> None:
+    costs = [1e-4, 1e-4, 1e-4, 5e-3]
+    # The two probed items took a tenth of their estimate: the next small one too,
+    # the big one keeps its estimate.
+    assert rescale(costs, 2, 2e-5) == pytest.approx([1e-5, 5e-3])
+    # A probe slower than estimated (a busy machine) changes nothing.
+    assert rescale(costs, 2, 1.0) == pytest.approx([1e-4, 5e-3])
+    assert rescale([0.0, 0.0, 1.0], 2, 0.5) == [1.0]
+
+
+def test_probe_keeps_results_in_order_and_calls_fn_on_the_head_only() -> None:
+    calls: list[list[int]] = []
+
+    def double(chunk: list[int]) -> list[int]:
+        calls.append(list(chunk))
+        return [2 * x for x in chunk]
+
+    head, rest = probe(double, list(range(10)), [0.0004] * 10, 0.002)
+    assert head == [0, 2] and calls == [[0, 1]]
+    assert len(rest) == 8 and all(c <= 0.0004 for c in rest)
+    # A batch that runs inline anyway is not probed.
+    assert probe(double, [1, 2], [1e-5, 1e-5], 0.002) == ([], [1e-5, 1e-5])

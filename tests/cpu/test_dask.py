@@ -59,7 +59,7 @@ def test_dask_runs_chunks_in_parallel_in_order(dask_pool: CpuPool) -> None:
     assert os.getpid() not in {r.pid for r in runs}
     assert overlapping(runs)
     items = list(range(3000))
-    assert [x for x, _ in dask_pool.map_batches(tag_batch, items, lambda _: 1e-3)] == items
+    assert [x for x, _ in dask_pool.map_batches(tag_batch, items, lambda _: 1.0)] == items
 
 
 def test_dask_timeout_cancels_and_recovers(dask_pool: CpuPool, tmp_path: Path) -> None:
@@ -74,7 +74,7 @@ def test_dask_timeout_cancels_and_recovers(dask_pool: CpuPool, tmp_path: Path) -
 
 def test_dask_task_errors_propagate(dask_pool: CpuPool) -> None:
     with pytest.raises(ValueError, match="bad chunk"):
-        dask_pool.map_batches(cpu_tasks.fail_batch, list(range(100)), lambda _: 1e-3)
+        dask_pool.map_batches(cpu_tasks.fail_batch, list(range(100)), lambda _: 1.0)
 
 
 def test_unreachable_scheduler_is_unavailable() -> None:

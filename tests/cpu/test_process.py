@@ -22,6 +22,7 @@ from flask_fanout.cpu import (
     CpuTimeout,
     CpuUnavailable,
 )
+from flask_fanout.cpu.chunks import probe_length
 from flask_fanout.service.primes import is_prime_batch, prime_cost
 from tests import cpu_tasks
 from tests.cpu.conftest import ROOT, overlapping, sample_numbers, spins, wait_until
@@ -42,14 +43,28 @@ def test_tiny_work_runs_inline_in_the_calling_process(fresh_pool: CpuPool) -> No
 
 def test_costly_work_goes_to_workers_in_order(process_pool: CpuPool) -> None:
     before = process_pool.stats()
-    items = list(range(5000))
-    results = process_pool.map_batches(tag_batch, items, lambda _: 1e-3)
-    assert [x for x, _ in results] == items
-    assert os.getpid() not in {pid for _, pid in results}
+    items = spins(200, 0.0005)
+    results = process_pool.map_batches(spin_batch, items, spin_cost)
+    assert [r.label for r in results] == [label for label, _, _ in items]
+    # Only the probe (the first items, worth half of inline_cost) ran here.
+    probed = probe_length([spin_cost(i) for i in items], process_pool.inline_cost)
+    assert 0 < probed < 10
+    assert [r.pid == os.getpid() for r in results] == [True] * probed + [False] * (200 - probed)
     submitted = process_pool.stats()["chunks_submitted_total"] - before["chunks_submitted_total"]
     # Balanced chunks, a few per worker: never one item per chunk.
     assert submitted == 2 * 4
     assert process_pool.stats()["in_flight_chunks"] == 0
+
+
+def test_work_far_cheaper_than_estimated_stays_inline(fresh_pool: CpuPool) -> None:
+    # Estimated at 20 ms (a pool's worth), really a few microseconds: the probe
+    # shows it, and the whole batch runs here instead of paying for a round trip.
+    items = list(range(200))
+    results = fresh_pool.map_batches(tag_batch, items, lambda _: 1e-4)
+    assert results == [(x, os.getpid()) for x in items]
+    stats = fresh_pool.stats()
+    assert stats["batches_inline_total"] == 1 and stats["chunks_submitted_total"] == 0
+    assert stats["pool_starts_total"] == 0
 
 
 def test_one_costly_item_leaves_the_calling_process(process_pool: CpuPool) -> None:
@@ -70,7 +85,7 @@ def test_concurrent_requests_share_the_pool(process_pool: CpuPool) -> None:
 
     def request(k: int) -> None:
         items = list(range(k * 100, k * 100 + 100))
-        results[k] = process_pool.map_batches(tag_batch, items, lambda _: 1e-3)
+        results[k] = process_pool.map_batches(tag_batch, items, lambda _: 1.0)
 
     threads = [threading.Thread(target=request, args=(k,)) for k in range(8)]
     for thread in threads:
@@ -85,9 +100,9 @@ def test_concurrent_requests_share_the_pool(process_pool: CpuPool) -> None:
 
 def test_task_errors_propagate_unchanged(process_pool: CpuPool) -> None:
     with pytest.raises(ValueError, match="bad chunk"):
-        process_pool.map_batches(cpu_tasks.fail_batch, list(range(100)), lambda _: 1e-3)
+        process_pool.map_batches(cpu_tasks.fail_batch, list(range(100)), lambda _: 1.0)
     with pytest.raises(ValueError, match="results for"):
-        process_pool.map_batches(cpu_tasks.short_batch, list(range(100)), lambda _: 1e-3)
+        process_pool.map_batches(cpu_tasks.short_batch, list(range(100)), lambda _: 1.0)
     assert process_pool.map_batches(tag_batch, [5], lambda _: 1.0)[0][0] == 5
 
 
@@ -136,7 +151,7 @@ def test_killed_worker_costs_one_request_then_pool_recovers(
     assert isinstance(error, CpuUnavailable) and error.code == "cpu_unavailable"
 
     # The next call succeeds on a rebuilt pool with new processes.
-    results = fresh_pool.map_batches(tag_batch, list(range(100)), lambda _: 1e-3)
+    results = fresh_pool.map_batches(tag_batch, list(range(100)), lambda _: 1.0)
     assert [x for x, _ in results] == list(range(100))
     assert not {pid for _, pid in results} & workers
     stats = fresh_pool.stats()
@@ -151,7 +166,7 @@ def test_idle_worker_crash_costs_no_request(fresh_pool: CpuPool) -> None:
     os.kill(next(iter(executor._processes)), signal.SIGKILL)  # type: ignore[attr-defined]
     wait_until(lambda: executor._flags.broken is not None)  # type: ignore[attr-defined]
     # Nothing was running: the next request gets a fresh pool, not a 503.
-    results = fresh_pool.map_batches(tag_batch, list(range(20)), lambda _: 1e-3)
+    results = fresh_pool.map_batches(tag_batch, list(range(20)), lambda _: 1.0)
     assert [x for x, _ in results] == list(range(20))
     assert not {pid for _, pid in results} & first
     stats = fresh_pool.stats()
@@ -167,7 +182,7 @@ def test_forked_child_builds_its_own_pool(fresh_pool: CpuPool) -> None:
         code = 1
         try:
             os.close(read_end)
-            results = fresh_pool.map_batches(tag_batch, list(range(50)), lambda _: 1e-3)
+            results = fresh_pool.map_batches(tag_batch, list(range(50)), lambda _: 1.0)
             report = {
                 "ok": [x for x, _ in results] == list(range(50)),
                 "pids": sorted({pid for _, pid in results}),

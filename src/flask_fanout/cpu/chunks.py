@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import time
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import accumulate, pairwise
 from typing import TypeVar
 
 R = TypeVar("R")
+T = TypeVar("T")
 
 DEFAULT_INLINE_COST = 0.002
 """Seconds of estimated CPU below which a batch runs in the calling thread.
@@ -70,6 +72,65 @@ def plan(costs: Sequence[float], parallelism: int, inline_cost: float) -> list[s
         max(1, int(total / inline_cost)) if inline_cost else len(costs),
     )
     return split_balanced(costs, parts)
+
+
+PROBE_SHARE = 0.5
+"""Share of ``inline_cost`` spent running a batch's first items in the caller, timed.
+
+Costs are upper bounds (a prime costs what a composite of its size may cost
+30x less), so a batch of many cheap items can look worth a pool and still run
+slower there than inline: 10,000 random 12-digit numbers were estimated at
+83 ms and took 7.7 ms serially (bench/results/cpu.md). Timing the first items,
+whose results are kept, tells how far the estimate is above reality.
+"""
+
+
+def probe_length(costs: Sequence[float], inline_cost: float) -> int:
+    """How many leading items to run inline as a probe: at most ``PROBE_SHARE`` of ``inline_cost``.
+
+    Zero when the first item alone is above that budget, so costly work never runs inline.
+    """
+    budget = inline_cost * PROBE_SHARE
+    spent = 0.0
+    for i, cost in enumerate(costs):
+        spent += cost
+        if spent > budget:
+            return i
+    return len(costs)
+
+
+def rescale(costs: Sequence[float], probed: int, seconds: float) -> list[float]:
+    """The estimates of the items after the probe, corrected by what the probe measured.
+
+    Only downwards (estimates are upper bounds: a slow probe is a busy machine, not
+    a cheaper pool), and only for items no dearer than the dearest probed one: the
+    probe says nothing about items of another size.
+    """
+    head = costs[:probed]
+    estimated = math.fsum(head)
+    if not head or estimated <= 0:
+        return list(costs[probed:])
+    ratio = min(1.0, seconds / estimated)
+    dearest = max(head)
+    return [c * ratio if c <= dearest else c for c in costs[probed:]]
+
+
+def probe(
+    fn: Callable[[Sequence[T]], list[R]],
+    items: Sequence[T],
+    costs: Sequence[float],
+    inline_cost: float,
+) -> tuple[list[R], list[float]]:
+    """Run a batch's probe inline: its results, and the corrected costs of the rest.
+
+    No probe for a batch that runs inline anyway, or whose first item is costly.
+    """
+    probed = probe_length(costs, inline_cost)
+    if math.fsum(costs) < inline_cost or probed in (0, len(items)):
+        return [], list(costs)
+    started = time.perf_counter()
+    head = checked(fn(items[:probed]), probed)
+    return head, rescale(costs, probed, time.perf_counter() - started)
 
 
 def checked(results: list[R], expected: int) -> list[R]:

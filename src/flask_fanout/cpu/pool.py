@@ -19,7 +19,7 @@ from typing import Literal, TypeVar, get_args
 
 from ..blocking import gevent_is_patched
 from .backend import Backend
-from .chunks import DEFAULT_INLINE_COST, checked, plan
+from .chunks import DEFAULT_INLINE_COST, checked, plan, probe
 from .dask_backend import CONNECT_TIMEOUT, UNDER_GEVENT, DaskBackend
 from .errors import SHUT_DOWN, CpuTimeout, CpuUnavailable
 from .inline import InlineBackend
@@ -128,14 +128,15 @@ class CpuPool:
         local = self._current()
         if not items:
             return []
-        costs = [max(0.0, float(cost(item))) for item in items]
+        head, costs = probe(fn, items, [max(0.0, float(cost(i))) for i in items], self.inline_cost)
+        rest = items[len(head) :]
         slices = plan(costs, local.backend.parallelism(), self.inline_cost)
         if not slices:
             local.stats.count("batches_inline_total")
-            return checked(fn(items), len(items))
+            return head + checked(fn(rest), len(rest))
         local.stats.count("batches_pooled_total")
         try:
-            return self._offload(local, fn, items, slices, deadline, timeout)
+            return head + self._offload(local, fn, rest, slices, deadline, timeout)
         except CpuUnavailable:
             local.stats.count("unavailable_total")
             raise
