@@ -39,7 +39,7 @@ class SourceSpec:
 
     name: str
     type: str
-    options: Mapping[str, str]
+    options: Mapping[str, Any]
     timeout: float | None = None
 
 
@@ -144,7 +144,7 @@ def _source_spec(name: str, table: object) -> SourceSpec:
             make_url(table["url"]).get_dialect()
         except Exception as exc:
             raise ConfigError(f"{where}.url: not a usable SQLAlchemy URL: {exc}") from None
-    options = {k: str(v) for k, v in table.items() if k not in _COMMON_SOURCE_KEYS}
+    options = {k: v for k, v in table.items() if k not in _COMMON_SOURCE_KEYS}
     return SourceSpec(name, kind, options, float(timeout) if timeout is not None else None)
 
 

@@ -47,7 +47,7 @@ def read_all_sources() -> tuple[Response, int]:
     default_timeout = current_app.extensions["fanout"].settings.timeout
     timeouts = {name: s.timeout or default_timeout for name, s in configured_sources().items()}
     calls = {
-        name: (lambda s=source, t=timeouts[name]: s.read(t))
+        name: (lambda s=source, t=timeouts[name]: s.read(t, {}))
         for name, source in configured_sources().items()
     }
     outcomes = gather(calls, timeout=timeouts)

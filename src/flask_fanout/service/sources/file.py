@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from flask_fanout import CallError, run_blocking
 
+from .base import NO_PARAMS, Params
+
 
 @dataclass
 class FileSource:
@@ -15,8 +17,9 @@ class FileSource:
     path: str
     max_bytes: int
     timeout: float | None = None
+    parameters: frozenset[str] = frozenset()
 
-    def read(self, timeout: float) -> str:
+    def read(self, timeout: float, params: Params = NO_PARAMS) -> str:
         try:
             data = run_blocking(self._read_bytes)
         except FileNotFoundError:

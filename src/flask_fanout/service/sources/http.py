@@ -8,6 +8,7 @@ from typing import Any
 
 from flask_fanout import CallError
 
+from .base import NO_PARAMS, Params
 from .httpclient import HttpClient
 
 
@@ -20,8 +21,9 @@ class HttpSource:
     client: HttpClient
     max_bytes: int
     timeout: float | None = None
+    parameters: frozenset[str] = frozenset()
 
-    def read(self, timeout: float) -> Any:
+    def read(self, timeout: float, params: Params = NO_PARAMS) -> Any:
         status, content_type, body = self.client.get(self.url, timeout, self.max_bytes)
         if status >= 400:
             raise CallError("bad_response", f"{self.url} answered HTTP {status}")

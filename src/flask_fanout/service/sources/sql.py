@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine, make_url
 from flask_fanout import CallError, run_blocking
 from flask_fanout.process_local import PerProcess
 
-from .base import json_ready
+from .base import NO_PARAMS, Params, json_ready
 
 # SQLite checks its progress handler every this many virtual-machine steps.
 _SQLITE_PROGRESS_STEPS = 1000
@@ -58,8 +58,9 @@ class SqlSource:
     engines: EngineCache
     max_rows: int
     timeout: float | None = None
+    parameters: frozenset[str] = frozenset()
 
-    def read(self, timeout: float) -> list[dict[str, Any]]:
+    def read(self, timeout: float, params: Params = NO_PARAMS) -> list[dict[str, Any]]:
         engine = self.engines.engine(self.url)
         until = time.monotonic() + timeout
         try:
