@@ -169,7 +169,7 @@ def _tls(where: str, table: Mapping[str, Any], url: str) -> TlsSettings:
         raise ConfigError(f"{where}.{given[0]}: TLS settings need an https:// url")
     tls = TlsSettings(verify, files["ca_file"], files["cert_file"], files["key_file"])
     try:
-        tls.context()  # load every file now: a broken one stops start-up
+        tls.check()  # load every file now: a broken one stops start-up
     except TlsFileError as exc:
         raise ConfigError(f"{where}.{exc.key}: {exc.reason}") from None
     return tls

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import httptools
 
-from flask_fanout import CallError
+from flask_fanout import CallError, run_blocking
 from flask_fanout.process_local import PerProcess
 
 from ..tls import TlsFileError, TlsSettings, describe_tls_failure
@@ -216,10 +216,15 @@ class ConnectionPool:
     """
 
     def __init__(
-        self, keep_idle: int, tls: TlsSettings | None = None, max_connections: int | None = None
+        self,
+        keep_idle: int,
+        tls: TlsSettings | None = None,
+        max_connections: int | None = None,
+        contexts: TlsContexts | None = None,
     ) -> None:
         self.max_connections = max_connections
         self._tls = tls or TlsSettings()
+        self._contexts = contexts or TlsContexts()
         keep = min(keep_idle, max_connections or keep_idle)
         self._state = PerProcess(lambda: _PoolState(max_connections, keep), close=_PoolState.close)
 
@@ -279,7 +284,7 @@ class ConnectionPool:
             return sock
         try:
             if state.tls is None:
-                state.tls = self._tls.context()
+                state.tls = self._contexts.get(self._tls)
             return state.tls.wrap_socket(sock, server_hostname=target.host)
         except TimeoutError:
             sock.close()
@@ -341,11 +346,31 @@ class ConnectionPool:
         self._state.reset()
 
 
+class TlsContexts:
+    """One ``SSLContext`` per process and :class:`TlsSettings`, shared by the pools.
+
+    Loading the system trust store takes 60-100 ms of C: it runs off the gevent
+    hub (``run_blocking``), so the first HTTPS call does not stall the worker."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._made: PerProcess[dict[TlsSettings, ssl.SSLContext]] = PerProcess(dict)
+
+    def get(self, settings: TlsSettings) -> ssl.SSLContext:
+        made = self._made.get()
+        context = made.get(settings)
+        if context is None:
+            with self._lock:
+                context = made.get(settings) or made.setdefault(settings, run_blocking(settings.context))
+        return context
+
+
 class HttpClient:
     """The sources' pools (one per source), and plain GETs on a shared one."""
 
     def __init__(self, pool_size: int) -> None:
         self._pool_size = pool_size
+        self._contexts = TlsContexts()
         self._pools: list[ConnectionPool] = []
         self._shared = self.pool()
         self._requests: dict[str, Request] = {}
@@ -354,7 +379,7 @@ class HttpClient:
         self, tls: TlsSettings | None = None, max_connections: int | None = None
     ) -> ConnectionPool:
         """A new pool, closed with this client."""
-        pool = ConnectionPool(self._pool_size, tls, max_connections)
+        pool = ConnectionPool(self._pool_size, tls, max_connections, self._contexts)
         self._pools.append(pool)
         return pool
 
