@@ -361,7 +361,9 @@ class TlsContexts:
         context = made.get(settings)
         if context is None:
             with self._lock:
-                context = made.get(settings) or made.setdefault(settings, run_blocking(settings.context))
+                context = made.get(settings)
+                if context is None:
+                    context = made[settings] = run_blocking(settings.context)
         return context
 
 
