@@ -148,3 +148,22 @@ def test_an_unsafe_value_from_the_environment_is_refused_without_showing_it(
         load(tmp_path, keys, API_TOKEN=SECRET + "\r\nX-Injected: 1")
     assert str(caught.value).startswith("sources.a.headers.Authorization: ")
     assert SECRET not in str(caught.value)
+
+
+def test_the_readme_example_loads(tmp_path: Path, pki: Pki) -> None:
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    section = readme.split("### HTTP sources", 1)[1]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    for name, path in {
+        "/etc/fanout/internal-ca.pem": pki.ca_file,
+        "/etc/fanout/client.pem": pki.cert_file,
+        "/etc/fanout/client-key.pem": pki.key_file,
+    }.items():
+        assert name in example
+        example = example.replace(name, str(path))
+    config_file = tmp_path / "readme.toml"
+    config_file.write_text(example)
+    config = load_config({"FANOUT_CONFIG": str(config_file)}, environ={"ORDERS_API_TOKEN": SECRET})
+    settings = config.sources["orders"].options["settings"]
+    assert (settings.method, settings.follow_redirects, settings.max_connections) == ("POST", 2, 8)
+    assert dict(settings.headers)["Authorization"] == f"Bearer {SECRET}"
