@@ -38,15 +38,30 @@ def fetch(
     The whole exchange, waiting for a connection slot included, fits in ``timeout``.
     """
     deadline = time.monotonic() + timeout
-    with pool.slot(deadline, shown):
-        answer = pool.send(request, deadline, max_bytes, shown)
-        for hop in range(1, follow_redirects + 1):
-            if answer.status not in REDIRECTS or answer.location is None:
-                break
-            request = next_request(request, answer, shown)
-            answer = pool.send(request, deadline, max_bytes, f"{shown} (after {_hops(hop)})")
+    if pool.max_connections is None:
+        answer = _follow(pool, request, deadline, max_bytes, shown, follow_redirects)
+    else:
+        with pool.slot(deadline, shown):
+            answer = _follow(pool, request, deadline, max_bytes, shown, follow_redirects)
     if 300 <= answer.status < 400:
         raise CallError("bad_response", _refusal(answer, shown, follow_redirects))
+    return answer
+
+
+def _follow(
+    pool: ConnectionPool,
+    request: Request,
+    deadline: float,
+    max_bytes: int,
+    shown: str,
+    follow_redirects: int,
+) -> Answer:
+    answer = pool.send(request, deadline, max_bytes, shown)
+    for hop in range(1, follow_redirects + 1):
+        if answer.status not in REDIRECTS or answer.location is None:
+            break
+        request = next_request(request, answer, shown)
+        answer = pool.send(request, deadline, max_bytes, f"{shown} (after {_hops(hop)})")
     return answer
 
 
