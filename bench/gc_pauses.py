@@ -19,8 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from harness.results import heading
 from loadgen import run_load
-from report import heading
 from servers import (
     BENCH,
     DEFAULT_UPSTREAM_PORT,

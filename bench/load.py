@@ -27,8 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from harness.proctree import machine_busy_seconds, sample
 from loadgen import LoadResult, run_load
-from proctree import machine_busy_seconds, sample
 from report import Point, load_markdown, overload_markdown, point_from_dict, write_plot
 from servers import (
     ALL_CONTENDERS,

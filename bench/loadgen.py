@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from proctree import TreeSample, sample
+from harness.proctree import TreeSample, sample
 
 _MAX_HEAD_BYTES = 65536
 _CONNECT_RETRY_DELAY = 0.05

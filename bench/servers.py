@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from proctree import descendants
+from harness.proctree import descendants
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from report import heading
+from harness.results import heading
 from servers import (
     BENCH,
     CONTENDERS,
