@@ -21,12 +21,13 @@ from flask_fanout import ConfigError, Settings
 from flask_fanout.settings import parse_int, read_setting
 
 from .demo.database import ensure_demo_database
+from .http_config import HTTP_KEYS, HttpSettings, http_settings
 from .primes import PrimeLimits
 
 SOURCE_TYPES = {
     "file": {"required": {"path"}, "optional": set()},
     "sql": {"required": {"url", "query"}, "optional": set()},
-    "http": {"required": {"url"}, "optional": set()},
+    "http": {"required": {"url"}, "optional": set(HTTP_KEYS)},
 }
 _COMMON_SOURCE_KEYS = {"type", "timeout"}
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
@@ -116,7 +117,7 @@ def _toml_scalars(document: Mapping[str, Any]) -> dict[str, Any]:
     return scalars
 
 
-def _source_spec(name: str, table: object) -> SourceSpec:
+def _source_spec(name: str, table: object, environ: Mapping[str, str]) -> SourceSpec:
     where = f"sources.{name}"
     if not _SOURCE_NAME.match(name):
         raise ConfigError(f"{where}: a source name is letters, digits, '_' and '-'")
@@ -137,14 +138,14 @@ def _source_spec(name: str, table: object) -> SourceSpec:
         isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
     ):
         raise ConfigError(f"{where}.timeout: must be a number of seconds > 0, got {timeout!r}")
-    if kind == "http" and not str(table["url"]).startswith(("http://", "https://")):
-        raise ConfigError(f"{where}.url: must start with http:// or https://")
     if kind == "sql":
         try:
             make_url(table["url"]).get_dialect()
         except Exception as exc:
             raise ConfigError(f"{where}.url: not a usable SQLAlchemy URL: {exc}") from None
     options = {k: v for k, v in table.items() if k not in _COMMON_SOURCE_KEYS}
+    if kind == "http":
+        options = {"url": table["url"], "settings": http_settings(where, table, environ)}
     return SourceSpec(name, kind, options, float(timeout) if timeout is not None else None)
 
 
@@ -168,8 +169,12 @@ def default_sources(settings: ServiceSettings) -> dict[str, SourceSpec]:
             "sql",
             {"url": f"sqlite:///{database}", "query": "SELECT id, name, price FROM products"},
         ),
-        "api": SourceSpec("api", "http", {"url": settings.upstream_url.rstrip("/") + "/api/data"}),
+        "api": _http_spec("api", settings.upstream_url.rstrip("/") + "/api/data"),
     }
+
+
+def _http_spec(name: str, url: str) -> SourceSpec:
+    return SourceSpec(name, "http", {"url": url, "settings": HttpSettings(url, url)})
 
 
 def load_config(
@@ -191,7 +196,7 @@ def load_config(
     tables = document.get("sources", {})
     if not isinstance(tables, Mapping):
         raise ConfigError("sources: must be a table of [sources.NAME] tables")
-    sources = {name: _source_spec(name, table) for name, table in tables.items()}
+    sources = {name: _source_spec(name, table, environ) for name, table in tables.items()}
     if path and not sources:
         raise ConfigError(f"sources: {path} defines no [sources.NAME] table")
     if not sources:

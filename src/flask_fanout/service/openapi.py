@@ -78,7 +78,9 @@ class SourceError(Schema):
     code = String(
         required=True,
         metadata={
-            "description": "timeout, unavailable, bad_response, query_failed, too_large or error"
+            "description": (
+                "timeout, unavailable, bad_response, tls_error, query_failed, too_large or error"
+            ),
         },
     )
     message = String(required=True)

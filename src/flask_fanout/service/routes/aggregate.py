@@ -41,7 +41,8 @@ def read_all_sources() -> tuple[Response, int]:
 
     Each source has its own timeout and the whole request a deadline; a source that
     fails or times out becomes an entry of `errors` (code `timeout`, `unavailable`,
-    `bad_response`, `query_failed`, `too_large` or `error`) and the others still answer.
+    `bad_response`, `tls_error`, `query_failed`, `too_large` or `error`) and the
+    others still answer.
     """
     started = time.monotonic()
     default_timeout = current_app.extensions["fanout"].settings.timeout
