@@ -22,6 +22,7 @@ from flask_fanout.settings import parse_int, read_setting
 
 from .demo.database import ensure_demo_database
 from .primes import PrimeLimits
+from .route_config import RouteSpec, parse_routes
 
 SOURCE_TYPES = {
     "file": {"required": {"path"}, "optional": set()},
@@ -84,6 +85,8 @@ class ServiceConfig:
     service: ServiceSettings
     sources: dict[str, SourceSpec] = field(default_factory=dict)
     config_file: str | None = None
+    routes: dict[str, RouteSpec] = field(default_factory=dict)
+    """The declared ``[routes.NAME]`` (``GET /`` is always there)."""
 
 
 def _setting_keys() -> set[str]:
@@ -107,7 +110,7 @@ def _toml_scalars(document: Mapping[str, Any]) -> dict[str, Any]:
     known = _setting_keys()
     scalars = {}
     for key, value in document.items():
-        if key == "sources":
+        if key in ("sources", "routes"):
             continue
         name = key.upper() if key.upper().startswith("FANOUT_") else f"FANOUT_{key.upper()}"
         if name not in known:
@@ -196,4 +199,5 @@ def load_config(
         raise ConfigError(f"sources: {path} defines no [sources.NAME] table")
     if not sources:
         sources = default_sources(service)
-    return ServiceConfig(values, service, sources, str(path) if path else None)
+    routes = parse_routes(document.get("routes", {}), sources)
+    return ServiceConfig(values, service, sources, str(path) if path else None, routes)

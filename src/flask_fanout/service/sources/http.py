@@ -10,6 +10,7 @@ from flask_fanout import CallError
 
 from .base import NO_PARAMS, Params
 from .httpclient import HttpClient
+from .url_template import UrlTemplate
 
 
 @dataclass
@@ -23,8 +24,13 @@ class HttpSource:
     timeout: float | None = None
     parameters: frozenset[str] = frozenset()
 
+    def __post_init__(self) -> None:
+        self._template = UrlTemplate.parse(self.url, f"sources.{self.name}.url")
+        self.parameters = self._template.names  # {name} placeholders of the URL
+
     def read(self, timeout: float, params: Params = NO_PARAMS) -> Any:
-        status, content_type, body = self.client.get(self.url, timeout, self.max_bytes)
+        url = self._template.fill(params)
+        status, content_type, body = self.client.get(url, timeout, self.max_bytes)
         if status >= 400:
             raise CallError("bad_response", f"{self.url} answered HTTP {status}")
         if "json" in content_type.lower():

@@ -24,6 +24,7 @@ from flask_fanout import CallError
 from flask_fanout.process_local import PerProcess
 
 _READ_SIZE = 65536
+_MAX_TARGETS = 4096  # parsed URLs kept; bounded, since a URL template makes one per value
 _ACCEPT = "application/json, text/*;q=0.8"
 # A reused keep-alive connection the server has closed in the meantime fails on
 # first use with one of these, or ends before the first byte of an answer; a GET
@@ -172,6 +173,8 @@ class HttpClient:
         """GET ``url``; return (status, content type, body) or raise :class:`CallError`."""
         target = self._targets.get(url)
         if target is None:
+            if len(self._targets) >= _MAX_TARGETS:  # URL templates: one URL per value
+                self._targets.clear()
             target = self._targets.setdefault(url, _Target.parse(url))
         idle = self._idle.get().setdefault(target.key, [])
         if idle:
