@@ -8,6 +8,7 @@ what a hostile parameter turned into on the wire.
 from __future__ import annotations
 
 import json
+import textwrap
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +19,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from tests.metrics.test_metrics import grew, scrape
+from tests.server.test_cli import fetch
 
 
 class _Echo(BaseHTTPRequestHandler):
@@ -270,3 +272,22 @@ def test_metrics_label_a_route_by_its_rule_never_its_path(client: FlaskClient) -
     assert grew(before, after, "fanout_source_calls_total", source="orders", outcome="ok") == 3
     routes = {dict(labels).get("route", "") for _, labels in after}
     assert not any(route.startswith("/users/") and route != rule for route in routes), routes
+
+
+def test_a_route_under_fanout_serve(serve: Any, echo: Any, text_file: Path, tmp_path: Path) -> None:
+    """The gevent workers of ``fanout serve``, over real HTTP on both sides."""
+    config = tmp_path / "routes.toml"
+    config.write_text(textwrap.dedent(routes_config(echo.url, text_file)))
+    base, _ = serve("--config", str(config))
+    status, body = fetch(base + "/users/7/dashboard?limit=2")
+    assert status == 200 and body["errors"] == {}, body
+    assert body["result_orders"] == {"path": "/users/7/orders?since=2024-01-01&limit=2"}
+    assert fetch(base + "/items/%2e%2e")[1]["result_item"] == {"path": "/items/%2E%2E/detail?q="}
+    for url, expected in [
+        ("/users/%D9%A1%D9%A2/dashboard?limit=1", (404, "not_found")),
+        ("/users/99999999999999999999/dashboard?limit=1", (404, "not_found")),
+        ("/users/7/dashboard", (400, "missing_parameter")),
+        ("/users/7/dashboard?limit=x", (400, "invalid_parameter")),
+    ]:
+        status, body = fetch(base + url)
+        assert (status, body["error"]) == expected, url
