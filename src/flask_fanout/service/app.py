@@ -8,6 +8,7 @@ from typing import Any
 from apiflask import APIFlask
 from flask import Flask, Response
 from werkzeug.datastructures import ImmutableDict
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import Map
 
 from flask_fanout import Fanout
@@ -93,4 +94,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     fanout.exempt(app, ["operations.healthz", "operations.readyz", "operations.metrics"])
     register_error_handlers(app)
     register_security(app)
+    hops = loaded.service.proxy_hops
+    if hops:  # behind that many proxies: client address, scheme, host, port and prefix
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
+        )
     return app

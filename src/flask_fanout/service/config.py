@@ -66,6 +66,8 @@ class ServiceSettings:
     """FANOUT_DATA_DIR: where the embedded default database lives."""
     upstream_url: str = "http://127.0.0.1:8001"
     """FANOUT_UPSTREAM_URL: the demo upstream called by the default ``api`` source."""
+    proxy_hops: int = field(default=0, metadata={"minimum": 0})
+    """FANOUT_PROXY_HOPS: reverse proxies in front whose X-Forwarded-* headers are trusted."""
 
     @property
     def prime_limits(self) -> PrimeLimits:
@@ -156,7 +158,7 @@ def _service_settings(values: Mapping[str, Any]) -> ServiceSettings:
     parsed: dict[str, Any] = {}
     for f in fields(ServiceSettings):
         key, default = f"FANOUT_{f.name.upper()}", getattr(defaults, f.name)
-        parse = parse_int(1) if isinstance(default, int) else str
+        parse = parse_int(f.metadata.get("minimum", 1)) if isinstance(default, int) else str
         parsed[f.name] = read_setting(values, key, parse, default)
     return ServiceSettings(**parsed)
 
