@@ -204,3 +204,15 @@ def test_templates_fill_each_value_encoded_whole() -> None:
 )
 def test_encode(value: str | int, in_path: bool, encoded: str) -> None:
     assert encode(value, in_path) == encoded
+
+
+def test_a_source_with_parameters_on_no_route_is_a_warning(
+    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(SOURCES)
+    body = app.test_client().get("/").get_json()
+    assert set(body["errors"]) == {"notes"} and "orders" not in body["timing_ms"]  # not read
+    warned = [r.getMessage() for r in caplog.records if r.name == "flask_fanout.service"]
+    assert warned == [
+        "sources.orders takes since, user_id: GET / does not read it, and no [routes.NAME] lists it"
+    ]

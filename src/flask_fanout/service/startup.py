@@ -9,6 +9,7 @@ config stops there with one line instead of a traceback in every worker.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 
 from flask_fanout import ConfigError
@@ -16,6 +17,8 @@ from flask_fanout import ConfigError
 from .config import ServiceConfig
 from .route_config import RouteSpec
 from .sources import Source, SourceLimits, build_sources
+
+log = logging.getLogger("flask_fanout.service")
 
 
 def build_checked_sources(
@@ -41,7 +44,10 @@ def build_checked_sources(
 
 
 def check_route_parameters(routes: Mapping[str, RouteSpec], sources: Mapping[str, Source]) -> None:
-    """Every source of a route gets every parameter it takes from that route."""
+    """Every source of a route gets every parameter it takes from that route.
+
+    A source that takes parameters and is on no route is never read: a warning.
+    """
     for route in routes.values():
         for name in route.sources:
             missing = sorted(sources[name].parameters - route.parameters)
@@ -51,3 +57,11 @@ def check_route_parameters(routes: Mapping[str, RouteSpec], sources: Mapping[str
                     f"{', '.join(missing)}, which the route does not provide (a path "
                     f"parameter, or a [routes.{route.name}.query.NAME] table)"
                 )
+    listed = {name for route in routes.values() for name in route.sources}
+    for name, source in sources.items():
+        if source.parameters and name not in listed:
+            log.warning(
+                "sources.%s takes %s: GET / does not read it, and no [routes.NAME] lists it",
+                name,
+                ", ".join(sorted(source.parameters)),
+            )
