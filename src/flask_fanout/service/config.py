@@ -23,6 +23,7 @@ from flask_fanout.settings import parse_int, read_setting
 from .demo.database import ensure_demo_database
 from .http_config import HTTP_KEYS, HttpSettings, http_settings
 from .primes import PrimeLimits
+from .route_config import RouteSpec, parse_routes
 
 SOURCE_TYPES = {
     "file": {"required": {"path"}, "optional": set()},
@@ -66,6 +67,8 @@ class ServiceSettings:
     """FANOUT_DATA_DIR: where the embedded default database lives."""
     upstream_url: str = "http://127.0.0.1:8001"
     """FANOUT_UPSTREAM_URL: the demo upstream called by the default ``api`` source."""
+    proxy_hops: int = field(default=0, metadata={"minimum": 0})
+    """FANOUT_PROXY_HOPS: reverse proxies in front whose X-Forwarded-* headers are trusted."""
 
     @property
     def prime_limits(self) -> PrimeLimits:
@@ -85,6 +88,8 @@ class ServiceConfig:
     service: ServiceSettings
     sources: dict[str, SourceSpec] = field(default_factory=dict)
     config_file: str | None = None
+    routes: dict[str, RouteSpec] = field(default_factory=dict)
+    """The declared ``[routes.NAME]`` (``GET /`` is always there)."""
 
 
 def _setting_keys() -> set[str]:
@@ -108,7 +113,7 @@ def _toml_scalars(document: Mapping[str, Any]) -> dict[str, Any]:
     known = _setting_keys()
     scalars = {}
     for key, value in document.items():
-        if key == "sources":
+        if key in ("sources", "routes"):
             continue
         name = key.upper() if key.upper().startswith("FANOUT_") else f"FANOUT_{key.upper()}"
         if name not in known:
@@ -154,7 +159,7 @@ def _service_settings(values: Mapping[str, Any]) -> ServiceSettings:
     parsed: dict[str, Any] = {}
     for f in fields(ServiceSettings):
         key, default = f"FANOUT_{f.name.upper()}", getattr(defaults, f.name)
-        parse = parse_int(1) if isinstance(default, int) else str
+        parse = parse_int(f.metadata.get("minimum", 1)) if isinstance(default, int) else str
         parsed[f.name] = read_setting(values, key, parse, default)
     return ServiceSettings(**parsed)
 
@@ -201,4 +206,5 @@ def load_config(
         raise ConfigError(f"sources: {path} defines no [sources.NAME] table")
     if not sources:
         sources = default_sources(service)
-    return ServiceConfig(values, service, sources, str(path) if path else None)
+    routes = parse_routes(document.get("routes", {}), sources)
+    return ServiceConfig(values, service, sources, str(path) if path else None, routes)

@@ -14,6 +14,7 @@ from .base import NO_PARAMS, Params
 from .httpclient import ConnectionPool
 from .httpwire import Request
 from .redirects import fetch
+from .url_template import UrlTemplate
 
 
 @dataclass
@@ -31,8 +32,11 @@ class HttpSource:
     timeout: float | None = None
     parameters: frozenset[str] = frozenset()
     request: Request = field(init=False, repr=False)
+    template: UrlTemplate = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.template = UrlTemplate.parse(self.url, f"sources.{self.name}.url")
+        self.parameters = self.template.names  # {name} placeholders of the URL
         self.request = self.request_to(self.url)
 
     @property
@@ -49,7 +53,9 @@ class HttpSource:
         return Request(s.method, url, s.headers, s.body, s.secret_headers)
 
     def read(self, timeout: float, params: Params = NO_PARAMS) -> Any:
-        return self.answer(self.request, timeout, self.shown_url)
+        if not self.parameters:
+            return self.answer(self.request, timeout, self.shown_url)
+        return self.answer(self.request_to(self.template.fill(params)), timeout, self.shown_url)
 
     def answer(self, request: Request, timeout: float, shown: str) -> Any:
         """Send ``request``; its answer as JSON or text, or a :class:`CallError`."""
