@@ -164,7 +164,7 @@ def _tls(where: str, table: Mapping[str, Any], url: str) -> TlsSettings:
         raise ConfigError(f"{where}.{missing}: cert_file and key_file go together")
     if not verify and files["ca_file"] is not None:
         raise ConfigError(f"{where}.ca_file: has no use with verify = false")
-    given = [key for key in ("verify", "ca_file", "cert_file") if key in table]
+    given = [key for key in ("ca_file", "cert_file") if key in table] + ["verify"] * (not verify)
     if given and url.startswith("http://") and not table.get("follow_redirects"):
         raise ConfigError(f"{where}.{given[0]}: TLS settings need an https:// url")
     tls = TlsSettings(verify, files["ca_file"], files["cert_file"], files["key_file"])

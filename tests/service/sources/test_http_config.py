@@ -109,6 +109,9 @@ def test_tls_combinations(tmp_path: Path, pki: Pki, keys: str, key: str, says: s
 def test_tls_keys_need_an_https_url(tmp_path: Path, pki: Pki) -> None:
     with pytest.raises(ConfigError, match=r"^sources\.a\.ca_file: .*https://"):
         load(tmp_path, f'ca_file = "{pki.ca_file}"', url="http://api.example/")
+    with pytest.raises(ConfigError, match=r"^sources\.a\.verify: .*https://"):
+        load(tmp_path, "verify = false", url="http://api.example/")
+    load(tmp_path, "verify = true", url="http://api.example/")  # the default, said aloud
     # ... unless a redirect may lead to https
     load(tmp_path, f'ca_file = "{pki.ca_file}"\nfollow_redirects = 1', url="http://api.example/")
 
