@@ -4,13 +4,12 @@ Why not urllib3, the field's standard, or the standard library's ``http.client``
 On 2 cores at hundreds of requests per second the client's CPU per call decides
 the race, and a GET over a reused connection costs about half as much here as
 with ``http.client`` and a quarter of urllib3's PoolManager (``python
-bench/http_client.py``; see bench/results/http_client.md). The protocol (status
-line, headers, Content-Length, chunked bodies, keep-alive rules) is parsed by
-llhttp, Node.js's parser, through httptools (the parser behind uvicorn). This
-module sends a prepared request (``httpwire.py``), feeds what it reads to the
-parser, keeps idle connections per source and host, caps a source's connections
-(``max_connections``) and maps failures to source errors. Messages name the URL
-as configured (``shown``), never a header: headers may carry secrets.
+bench/http_client.py``; see bench/results/http_client.md). A request is
+serialized once (``httpwire.py``) and its answer parsed by llhttp through
+httptools (``httpconnection.py``); this module keeps idle connections per source
+and host, caps a source's connections (``max_connections``), opens TLS and maps
+failures to source errors. Messages name the URL as configured (``shown``),
+never a header: headers may carry secrets.
 """
 
 from __future__ import annotations
@@ -21,131 +20,20 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NamedTuple
-
-import httptools
 
 from flask_fanout import CallError, run_blocking
 from flask_fanout.process_local import PerProcess
 
 from ..tls import TlsFileError, TlsSettings, describe_tls_failure
+from .httpconnection import Answer, Connection, Key, StaleConnection
 from .httpwire import Request, Target
 
-_READ_SIZE = 65536
 # A reused keep-alive connection the server has closed in the meantime fails on
 # first use with one of these, or ends before the first byte of an answer; it is
 # retried once on a fresh connection (a POST too, as browsers do: nothing of the
 # answer came, and the server closed an idle connection, not one it was reading).
 _STALE = (BrokenPipeError, ConnectionResetError)
 _TLS_STALE = (ssl.SSLEOFError, ssl.SSLZeroReturnError)
-_Key = tuple[str, str, int]
-
-
-class _StaleConnection(Exception):
-    """The server had closed the connection before or while we sent on it."""
-
-
-class Answer(NamedTuple):
-    status: int
-    content_type: str
-    body: bytes
-    location: str | None
-
-
-class _Connection:
-    """A kept-alive socket and its parser, reused together: building a parser per
-    answer cost more than parsing with it. The parser's callbacks land here."""
-
-    __slots__ = (
-        "body",
-        "chunked",
-        "close_delimited",
-        "complete",
-        "connection",
-        "content_type",
-        "key",
-        "length",
-        "location",
-        "parser",
-        "size",
-        "sock",
-    )
-
-    def __init__(self, sock: socket.socket, key: tuple[str, str, int]) -> None:
-        self.sock = sock
-        self.key = key
-        self.parser = httptools.HttpResponseParser(self)
-        self.on_message_begin()
-
-    def on_message_begin(self) -> None:
-        self.body: list[bytes] = []
-        self.size = 0
-        self.content_type = ""
-        self.location: str | None = None
-        self.length: int | None = None
-        self.chunked = False
-        self.connection = b""
-        self.close_delimited = False  # neither Content-Length nor chunked: read to EOF
-        self.complete = False
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        name = name.lower()
-        if name == b"content-type":
-            self.content_type = value.decode("latin-1")
-        elif name == b"content-length" and value.strip().isdigit():
-            self.length = int(value)
-        elif name == b"transfer-encoding" and b"chunked" in value.lower():
-            self.chunked = True
-        elif name == b"connection":
-            self.connection = value.lower()
-        elif name == b"location":
-            self.location = value.decode("latin-1")
-
-    def on_headers_complete(self) -> None:
-        self.close_delimited = self.length is None and not self.chunked
-
-    def on_body(self, data: bytes) -> None:
-        self.size += len(data)
-        self.body.append(data)
-
-    def on_message_complete(self) -> None:
-        self.close_delimited = False
-        self.complete = True
-
-    def exchange(
-        self, request: bytes, timeout: float, max_bytes: int, url: str
-    ) -> tuple[int, bool]:
-        """Send ``request``, read one whole answer: (status, whether to reuse the connection).
-
-        The answer's content type and body are left on the connection.
-        """
-        self.sock.settimeout(timeout)
-        _send(self.sock, request)
-        self.on_message_begin()
-        parser = self.parser
-        received = False
-        while not (self.complete and parser.get_status_code() >= 200):
-            data = self.sock.recv(_READ_SIZE)
-            if not data:
-                if self.close_delimited:
-                    return parser.get_status_code(), False
-                if not received:
-                    raise _StaleConnection("closed before answering")
-                raise CallError("bad_response", f"{url} broke off its answer")
-            received = True
-            try:
-                parser.feed_data(data)
-            except httptools.HttpParserError:
-                raise CallError("bad_response", f"{url} sent a malformed answer") from None
-            if (self.length or 0) > max_bytes or self.size > max_bytes:
-                raise CallError("too_large", f"{url} answered more than {max_bytes} bytes")
-        # llhttp's should_keep_alive() is reset once a message is complete: apply its rule.
-        if parser.get_http_version() == "1.0":
-            return parser.get_status_code(), b"keep-alive" in self.connection
-        return parser.get_status_code(), b"close" not in self.connection
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 class _PoolState:
@@ -154,14 +42,14 @@ class _PoolState:
 
     def __init__(self, limit: int | None, keep_idle: int) -> None:
         self.lock = threading.Lock()
-        self.idle: dict[_Key, list[_Connection]] = {}
+        self.idle: dict[Key, list[Connection]] = {}
         self.open = 0
         self.limit = limit
         self.keep_idle = keep_idle
         self.slots = threading.BoundedSemaphore(limit) if limit is not None else None
         self.tls: ssl.SSLContext | None = None
 
-    def take_idle(self, key: _Key) -> _Connection | None:
+    def take_idle(self, key: Key) -> Connection | None:
         with self.lock:
             idle = self.idle.get(key)
             return idle.pop() if idle else None
@@ -178,13 +66,13 @@ class _PoolState:
                         break
             self.open += 1
 
-    def discard(self, connection: _Connection | None = None) -> None:
+    def discard(self, connection: Connection | None = None) -> None:
         if connection is not None:
             connection.close()
         with self.lock:
             self.open -= 1
 
-    def give_back(self, connection: _Connection, reusable: bool) -> None:
+    def give_back(self, connection: Connection, reusable: bool) -> None:
         with self.lock:
             idle = self.idle.setdefault(connection.key, [])
             if reusable and len(idle) < self.keep_idle:
@@ -193,7 +81,7 @@ class _PoolState:
             self.open -= 1
         connection.close()
 
-    def drop_idle(self, key: _Key) -> None:
+    def drop_idle(self, key: Key) -> None:
         with self.lock:
             idle = self.idle.pop(key, [])
             self.open -= len(idle)
@@ -252,20 +140,20 @@ class ConnectionPool:
         if connection is not None:
             try:
                 return self._exchange(state, connection, request, deadline, max_bytes, shown)
-            except _StaleConnection:
+            except StaleConnection:
                 # The server restarted or dropped idle connections: the other idle
                 # ones are likely dead too. Drop them all; retry on a fresh one.
                 state.drop_idle(request.target.key)
         connection = self._open(state, request.target, deadline, shown)
         try:
             return self._exchange(state, connection, request, deadline, max_bytes, shown, True)
-        except _StaleConnection as exc:
+        except StaleConnection as exc:
             raise CallError("bad_response", f"{shown} closed the connection: {exc}") from None
 
-    def _open(self, state: _PoolState, target: Target, deadline: float, shown: str) -> _Connection:
+    def _open(self, state: _PoolState, target: Target, deadline: float, shown: str) -> Connection:
         state.reserve()
         try:
-            return _Connection(self._connect(state, target, deadline, shown), target.key)
+            return Connection(self._connect(state, target, deadline, shown), target.key)
         except BaseException:
             state.discard()
             raise
@@ -306,7 +194,7 @@ class ConnectionPool:
     def _exchange(
         self,
         state: _PoolState,
-        connection: _Connection,
+        connection: Connection,
         request: Request,
         deadline: float,
         max_bytes: int,
@@ -320,14 +208,14 @@ class ConnectionPool:
             )
         except _STALE as exc:
             state.discard(connection)
-            raise _StaleConnection(str(exc) or type(exc).__name__) from None
+            raise StaleConnection(str(exc) or type(exc).__name__) from None
         except TimeoutError:
             state.discard(connection)
             raise CallError("timeout", f"no answer from {shown} in time") from None
         except ssl.SSLError as exc:
             state.discard(connection)
             if not fresh and isinstance(exc, _TLS_STALE):
-                raise _StaleConnection("closed before answering") from None
+                raise StaleConnection("closed before answering") from None
             reason = describe_tls_failure(exc)
             raise CallError("tls_error", f"TLS with {shown} failed: {reason}") from None
         except OSError as exc:
@@ -406,11 +294,3 @@ def _remaining(deadline: float) -> float:
     if left <= 0:
         raise TimeoutError
     return left
-
-
-def _send(sock: socket.socket, data: bytes) -> None:
-    """``sendall`` in one system call: gevent's asks for the send buffer size
-    (``getsockopt``) before every send, and a request usually fits in one ``send``."""
-    sent = sock.send(data)
-    if sent < len(data):
-        sock.sendall(memoryview(data)[sent:])

@@ -18,7 +18,8 @@ from urllib.parse import urljoin
 
 from flask_fanout import CallError
 
-from .httpclient import Answer, ConnectionPool
+from .httpclient import ConnectionPool
+from .httpconnection import Answer
 from .httpwire import Request, Target
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
