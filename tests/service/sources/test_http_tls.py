@@ -28,6 +28,14 @@ def test_a_private_ca_is_trusted_through_ca_file(
     assert https_upstream.connections_total == 1  # the TLS connection was kept alive
 
 
+def test_a_tls_connection_the_server_closed_while_idle_is_replaced(
+    make_source: MakeSource, https_upstream: Upstream, pki: Pki
+) -> None:
+    source = make_source(https_upstream.url("/once"), f'ca_file = "{pki.ca_file}"')
+    assert [source.read(2.0) for _ in range(3)] == [{"once": True}] * 3
+    assert https_upstream.connections_total == 3
+
+
 def test_without_ca_file_the_certificate_is_refused(
     make_source: MakeSource, https_upstream: Upstream
 ) -> None:

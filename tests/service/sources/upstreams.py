@@ -13,6 +13,7 @@ the upstream saw, not by timing:
 ``/status/<code>``     that status; ``?location=URL`` adds a ``Location``
 ``/hop/<n>``           302 to ``/hop/<n-1>`` (``?status=`` another code); ``/hop/0`` echoes
 ``/reflect``           500 with every request header in the body (a leaky upstream)
+``/once``              JSON, then closes the kept-alive connection without saying so
 ====================  ===============================================================
 """
 
@@ -155,6 +156,9 @@ class _Handler(BaseHTTPRequestHandler):
             status = int(query.get("status", "302"))
             target = f"/hop/{hops - 1}" + (f"?{parts.query}" if parts.query else "")
             self._send(status, {}, {"Location": target})
+        elif path == "/once":
+            self._send(200, {"once": True})
+            self.close_connection = True
         elif path == "/reflect":
             self._send(500, {"you_sent": seen.headers, "body": seen.body.decode()})
         else:
