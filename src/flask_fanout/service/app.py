@@ -83,6 +83,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             file_max_bytes=loaded.service.file_max_bytes,
             http_max_bytes=loaded.service.http_max_bytes,
             sql_max_rows=loaded.service.sql_max_rows,
+            default_timeout=settings.timeout,
         ),
     )
     app.extensions["fanout_service"] = ServiceState(loaded, sources)

@@ -7,6 +7,7 @@ start-up, and an error names the key it is about.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import tomllib
@@ -21,11 +22,22 @@ from flask_fanout import ConfigError, Settings
 from flask_fanout.settings import parse_int, read_setting
 
 from .demo.database import ensure_demo_database
+from .envvars import expand_env, names_env
 from .primes import PrimeLimits
+
+DEFAULT_POOL_SIZE = 10
+"""Connections of a sql source per worker process, unless its ``pool_size`` says otherwise."""
+
+# SQLAlchemy's plain ``postgresql://`` and ``mysql://`` mean psycopg2 and mysqlclient;
+# the drivers offered as extras (and tested) are psycopg 3 and PyMySQL.
+_DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}
+# Driver module -> the extra of flask-fanout that installs it. Only looked up, not
+# imported: the gunicorn master reads the config before gevent patches the workers.
+_DRIVER_EXTRAS = {"psycopg": "postgres", "pymysql": "mysql"}
 
 SOURCE_TYPES = {
     "file": {"required": {"path"}, "optional": set()},
-    "sql": {"required": {"url", "query"}, "optional": set()},
+    "sql": {"required": {"url", "query"}, "optional": {"pool_size"}},
     "http": {"required": {"url"}, "optional": set()},
 }
 _COMMON_SOURCE_KEYS = {"type", "timeout"}
@@ -116,7 +128,7 @@ def _toml_scalars(document: Mapping[str, Any]) -> dict[str, Any]:
     return scalars
 
 
-def _source_spec(name: str, table: object) -> SourceSpec:
+def _source_spec(name: str, table: object, environ: Mapping[str, str]) -> SourceSpec:
     where = f"sources.{name}"
     if not _SOURCE_NAME.match(name):
         raise ConfigError(f"{where}: a source name is letters, digits, '_' and '-'")
@@ -139,13 +151,41 @@ def _source_spec(name: str, table: object) -> SourceSpec:
         raise ConfigError(f"{where}.timeout: must be a number of seconds > 0, got {timeout!r}")
     if kind == "http" and not str(table["url"]).startswith(("http://", "https://")):
         raise ConfigError(f"{where}.url: must start with http:// or https://")
-    if kind == "sql":
-        try:
-            make_url(table["url"]).get_dialect()
-        except Exception as exc:
-            raise ConfigError(f"{where}.url: not a usable SQLAlchemy URL: {exc}") from None
     options = {k: v for k, v in table.items() if k not in _COMMON_SOURCE_KEYS}
+    if kind == "sql":
+        options.update(_sql_options(where, table, environ))
     return SourceSpec(name, kind, options, float(timeout) if timeout is not None else None)
+
+
+def _sql_options(
+    where: str, table: Mapping[str, Any], environ: Mapping[str, str]
+) -> dict[str, Any]:
+    """A sql source's URL (``${VAR}`` expanded, its driver installed) and ``pool_size``.
+
+    The URL is kept as SQLAlchemy's ``URL``, whose ``repr`` and ``str`` hide the
+    password; errors never show the expanded URL.
+    """
+    pool_size = table.get("pool_size", DEFAULT_POOL_SIZE)
+    if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+        raise ConfigError(f"{where}.pool_size: must be an integer >= 1, got {pool_size!r}")
+    raw = table["url"]
+    try:
+        url = make_url(expand_env(raw, f"{where}.url", environ))
+        url = url.set(drivername=_DEFAULT_DRIVERS.get(url.drivername, url.drivername))
+        dialect = url.get_dialect()
+    except ConfigError:
+        raise
+    except Exception as exc:
+        why = "check the values it takes from the environment" if names_env(raw) else exc
+        raise ConfigError(f"{where}.url: not a usable SQLAlchemy URL: {why}") from None
+    module = dialect.driver
+    if module in _DRIVER_EXTRAS and importlib.util.find_spec(module) is None:
+        extra = _DRIVER_EXTRAS[module]
+        raise ConfigError(
+            f"{where}.url: the {module} driver is not installed: "
+            f"pip install 'flask-fanout[{extra}]'"
+        )
+    return {"url": url, "pool_size": pool_size}
 
 
 def _service_settings(values: Mapping[str, Any]) -> ServiceSettings:
@@ -191,7 +231,7 @@ def load_config(
     tables = document.get("sources", {})
     if not isinstance(tables, Mapping):
         raise ConfigError("sources: must be a table of [sources.NAME] tables")
-    sources = {name: _source_spec(name, table) for name, table in tables.items()}
+    sources = {name: _source_spec(name, table, environ) for name, table in tables.items()}
     if path and not sources:
         raise ConfigError(f"sources: {path} defines no [sources.NAME] table")
     if not sources:
