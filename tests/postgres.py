@@ -182,7 +182,7 @@ class Postgres:
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
 
-    def connect(self, **kwargs: Any) -> Any:
+    def connect(self, dbname: str = "postgres", **kwargs: Any) -> Any:
         """A psycopg connection of the superuser (autocommit), for setting up and checking."""
         import psycopg
 
@@ -191,7 +191,7 @@ class Postgres:
             port=self.port,
             user="postgres",
             password=PASSWORD,
-            dbname="postgres",
+            dbname=dbname,
             autocommit=True,
             connect_timeout=5,
             **kwargs,
