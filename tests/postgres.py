@@ -17,7 +17,6 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,10 +25,10 @@ from typing import Any
 
 import pytest
 
+from tests.debian import installed, run_as, server_root, stop
 from tests.server.test_cli import free_port
 
 PASSWORD = "pg-s3cret-Zq9"  # the superuser's; tests check that it never leaks
-_INSTALL_TIMEOUT = 900
 
 
 def _binaries() -> Path | None:
@@ -43,35 +42,11 @@ def _version(path: str) -> tuple[int, ...]:
     return tuple(int(p) for p in part.split(".") if p.isdigit())
 
 
-def _install() -> str | None:
-    """Install Debian's ``postgresql``; the reason it cannot be, or None."""
-    if shutil.which("apt-get") is None:
-        return "no apt-get on this machine to install Debian's postgresql package"
-    if os.geteuid() != 0:
-        return "not root: cannot apt-get install postgresql (install it, or run as root)"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update", "-q"],
-        ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"],
-    ):
-        result = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=_INSTALL_TIMEOUT
-        )
-        if result.returncode != 0:
-            return f"{' '.join(command)} failed: {result.stderr.strip()[-500:]}"
-    return None
-
-
 def server_binaries() -> Path:
-    """The bin directory of PostgreSQL, installing it if needed; skips if impossible."""
+    """The bin directory of PostgreSQL, installing Debian's package if needed."""
+    installed(_binaries, "postgresql")
     binaries = _binaries()
-    if binaries is None:
-        reason = _install()
-        binaries = _binaries()
-        if binaries is None:
-            pytest.skip(
-                f"PostgreSQL is not available: {reason or 'initdb not found after install'}"
-            )
+    assert binaries is not None
     return binaries
 
 
@@ -92,16 +67,13 @@ class Postgres:
         """The SQLAlchemy URL (psycopg 3) of the superuser."""
         return f"postgresql+psycopg://postgres:{password}@127.0.0.1:{self.port}/{database}"
 
-    def _run_as(self) -> dict[str, Any]:
-        return {"user": "postgres", "group": "postgres"} if os.geteuid() == 0 else {}
-
     def init(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         pwfile = self.root / "pwfile"
         pwfile.write_text(PASSWORD + "\n")
         if os.geteuid() == 0:
-            shutil.chown(self.root, "postgres", "postgres")
-            shutil.chown(pwfile, "postgres", "postgres")
+            for path in (self.root, pwfile):
+                shutil.chown(path, "postgres", "postgres")
         subprocess.run(
             [
                 str(self.binaries / "initdb"),
@@ -120,7 +92,7 @@ class Postgres:
             check=True,
             capture_output=True,
             timeout=120,
-            **self._run_as(),
+            **run_as("postgres"),
         )
 
     def start(self) -> None:
@@ -149,7 +121,7 @@ class Postgres:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                **self._run_as(),
+                **run_as("postgres"),
             )
         self._wait_ready()
 
@@ -172,15 +144,7 @@ class Postgres:
     def stop(self) -> None:
         """Fast shutdown (SIGINT to the postmaster's PID): sessions are cut, then it exits."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+        stop(process, signal.SIGINT)
 
     def connect(self, dbname: str = "postgres", **kwargs: Any) -> Any:
         """A psycopg connection of the superuser (autocommit), for setting up and checking."""
@@ -207,8 +171,7 @@ class Postgres:
 @contextlib.contextmanager
 def running_postgres() -> Iterator[Postgres]:
     """A new cluster, started; stopped by PID and deleted at the end."""
-    root = Path(tempfile.mkdtemp(prefix="fanout-pg-"))  # not under a 0700 pytest dir
-    os.chmod(root, 0o755)
+    root = server_root("fanout-pg-", "postgres")
     server = Postgres(server_binaries(), root / "cluster")
     try:
         server.init()
