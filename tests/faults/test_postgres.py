@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -71,20 +71,29 @@ def test_slow_queries_overlap_and_the_workers_keep_answering(
     query = f"SELECT * FROM slow_interval({SLEEP})"
     sources = sql_source("a", db.port, query) + sql_source("b", db.port, query)
     server = serve(procs, sources, **({"PSYCOPG_WAIT_FUNC": wait} if wait else {}))
+    reads_overlap_and_the_workers_answer(server, lambda: ours_running(db, "slow_interval"))
+
+
+def reads_overlap_and_the_workers_answer(server: Server, running: Callable[[], int]) -> None:
+    """``REQUESTS`` concurrent ``GET /`` of two slow sources ``a`` and ``b``.
+
+    Each row of theirs is a ``started``/``ended`` pair from the database's clock;
+    ``running()`` counts the queries running on the server.
+    """
     assert server.get("/").status == 200  # connections opened, first-connect checks done
     with ThreadPoolExecutor(REQUESTS) as clients:
         answers = [clients.submit(server.get, "/") for _ in range(REQUESTS)]
         deadline = time.monotonic() + 10
-        while ours_running(db, "slow_interval") < 2 * REQUESTS:
+        while running() < 2 * REQUESTS:
             assert time.monotonic() < deadline, "the queries did not all reach the server"
             time.sleep(0.02)
         # Every query is sleeping on the server now: each worker must still answer.
         for _ in range(8):
             assert server.get("/healthz", timeout=SLEEP).status == 200
-        assert ours_running(db, "slow_interval") == 2 * REQUESTS, "answered only afterwards"
+        assert running() == 2 * REQUESTS, "/healthz answered only after the queries"
         bodies = [answer.result().json() for answer in answers]
     spans = [
-        (dt.datetime.fromisoformat(row["started"]), dt.datetime.fromisoformat(row["ended"]))
+        (to_datetime(row["started"]), to_datetime(row["ended"]))
         for body in bodies
         for name in ("a", "b")
         for row in body[f"result_{name}"]
@@ -92,6 +101,10 @@ def test_slow_queries_overlap_and_the_workers_keep_answering(
     assert len(spans) == 2 * REQUESTS
     # As recorded by the database's clock: every query started before any ended.
     assert max(start for start, _ in spans) < min(end for _, end in spans)
+
+
+def to_datetime(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value)
 
 
 def test_a_query_past_its_timeout_answers_on_time_and_is_cancelled(

@@ -30,7 +30,11 @@ DEFAULT_POOL_SIZE = 10
 
 # SQLAlchemy's plain ``postgresql://`` and ``mysql://`` mean psycopg2 and mysqlclient;
 # the drivers offered as extras (and tested) are psycopg 3 and PyMySQL.
-_DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}
+_DEFAULT_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+}
 # Driver module -> the extra of flask-fanout that installs it. Only looked up, not
 # imported: the gunicorn master reads the config before gevent patches the workers.
 _DRIVER_EXTRAS = {"psycopg": "postgres", "pymysql": "mysql"}

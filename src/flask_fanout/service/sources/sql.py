@@ -2,9 +2,9 @@
 
 The query is the operator's; a request only brings values for its bind
 parameters (``WHERE user_id = :user_id``), which go to the driver as parameters
-through :func:`sqlalchemy.text`, never into the SQL text. The statement runs on a
-real thread (``run_blocking``), so a driver written in C cannot stall a gevent
-worker; the pool's checkout stays on the greenlet.
+through :func:`sqlalchemy.text`, never into the SQL text. With a driver written
+in C the statement runs on a real thread (``run_blocking``), so it cannot stall a
+gevent worker; the pool's checkout, and a pure-Python driver, stay on the greenlet.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from flask_fanout import CallError, run_blocking
 
 from .base import NO_PARAMS, Params, json_ready
-from .sqlengine import EngineCache, EngineSpec
+from .sqlengine import EngineCache, EngineSpec, blocks_in_c
 from .sqlguard import limit_query, sql_error, unlimit_query
 
 _USED = "flask_fanout.used"  # in a connection's info: it served a read before
@@ -96,7 +96,9 @@ class SqlSource:
             reused = bool(connection.info.get(_USED))
             connection.info[_USED] = True
             try:
-                return run_blocking(self._fetch, connection, binds, until)
+                if blocks_in_c(engine.dialect):
+                    return run_blocking(self._fetch, connection, binds, until)
+                return self._fetch(connection, binds, until)
             except sa_exc.DBAPIError as exc:
                 # SQLAlchemy invalidated the pool on a disconnect: every connection
                 # opened before it is replaced on its next checkout.

@@ -4,7 +4,8 @@ Under gevent a database driver written in C (psycopg's libpq, a MySQL client
 library) would freeze the worker's hub while it waits on the server. The query
 itself runs on a real thread (see ``sql.py``); here the other long wait, opening a
 connection, is sent there too, through SQLAlchemy's ``do_connect`` event. What
-stays on the greenlet is the pool's bookkeeping, which is cooperative.
+stays on the greenlet is the pool's bookkeeping, which is cooperative, and all
+of a pure-Python driver (PyMySQL), whose sockets gevent patches.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from flask_fanout import run_blocking
 from flask_fanout.process_local import PerProcess
 
 from ..config import DEFAULT_POOL_SIZE
+
+_PURE_PYTHON_DRIVERS = {"pymysql", "pg8000"}
 
 APPLICATION_NAME = "flask-fanout"
 """How our PostgreSQL sessions name themselves in ``pg_stat_activity``."""
@@ -74,9 +77,19 @@ def create_engine(spec: EngineSpec) -> Engine:
         pool_timeout=spec.pool_timeout,
         **options,
     )
-    if backend != "sqlite":  # a local file opens at once; a server may take its time
+    if backend != "sqlite" and blocks_in_c(engine.dialect):  # SQLite: a local file opens at once
         event.listen(engine, "do_connect", _connect_off_hub)
     return engine
+
+
+def blocks_in_c(dialect: Dialect) -> bool:
+    """Whether the driver waits for its server in C (so, under gevent, on a real thread).
+
+    A pure-Python driver talks through Python's sockets, which gevent makes
+    cooperative; it must stay on the greenlet, since a gevent socket belongs to
+    the thread that made it and cannot be used from another.
+    """
+    return dialect.driver not in _PURE_PYTHON_DRIVERS
 
 
 def _psycopg_arguments(url: URL, wait: float) -> dict[str, Any]:

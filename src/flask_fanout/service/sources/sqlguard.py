@@ -5,7 +5,8 @@ the call behind), but the query would go on holding a thread, a connection and
 the server's time. So the deadline is also handed to the database: SQLite's
 progress handler interrupts it, PostgreSQL's ``statement_timeout`` (set for this
 transaction only) cancels it on the server, MariaDB's ``max_statement_time`` and
-MySQL's ``max_execution_time`` (SELECT only) stop it there.
+MySQL's ``max_execution_time`` (SELECT only) stop it there. Each also makes the
+query's transaction read-only: a source only reads.
 """
 
 from __future__ import annotations
@@ -42,11 +43,13 @@ def limit_query(connection: Connection, backend: str, until: float) -> None:
     elif backend == "postgresql":
         connection.execute(_POSTGRES_LIMITS, {"ms": str(_remaining_ms(until))})
     elif backend in ("mysql", "mariadb"):
-        if connection.dialect.is_mariadb:  # type: ignore[attr-defined]
-            seconds = _remaining_ms(until) / 1000
-            connection.exec_driver_sql(f"SET SESSION max_statement_time = {seconds:.3f}")
-        else:
-            connection.exec_driver_sql(f"SET SESSION max_execution_time = {_remaining_ms(until)}")
+        # Session settings (this connection only serves sources): one round trip.
+        ms = _remaining_ms(until)
+        if getattr(connection.dialect, "is_mariadb", False):
+            limits = f"max_statement_time = {ms / 1000:.3f}, SESSION tx_read_only = 1"
+        else:  # MySQL: SELECT statements only
+            limits = f"max_execution_time = {ms}, SESSION transaction_read_only = 1"
+        connection.exec_driver_sql(f"SET SESSION {limits}")
 
 
 def unlimit_query(connection: Connection, backend: str) -> None:
@@ -62,6 +65,9 @@ def sql_error(exc: BaseException | None, secret: str | None = None) -> CallError
     lowered = detail.lower()
     kind = type(exc).__name__
     sqlstate = str(getattr(exc, "sqlstate", None) or "")
+    number = exc.args[0] if exc is not None and exc.args else None
+    if isinstance(number, int) and not isinstance(number, bool):  # MySQL/MariaDB
+        return _mysql_error(number, detail)
     if sqlstate == "57014" or any(
         word in lowered for word in ("interrupted", "statement timeout", "max_statement_time")
     ):
@@ -74,6 +80,20 @@ def sql_error(exc: BaseException | None, secret: str | None = None) -> CallError
         return CallError("unavailable", f"cannot open the database: {detail}")
     if kind == "OperationalError" and "syntax" not in lowered and "no such" not in lowered:
         return CallError("unavailable", f"database error: {detail}")
+    return CallError("query_failed", f"the query failed: {detail}")
+
+
+# Server errors that are about reaching the server, not about the query.
+_MYSQL_UNAVAILABLE = {1040, 1045, 1049, 1053, 1129, 1130, 1203, 1226}
+_MYSQL_TIMEOUT = {1317, 1969, 3024}  # interrupted; max_statement_time; max_execution_time
+
+
+def _mysql_error(number: int, detail: str) -> CallError:
+    """MySQL's error numbers: 2000 and up are the client's (connecting, connection lost)."""
+    if number in _MYSQL_TIMEOUT:
+        return CallError("timeout", f"the query ran past its timeout: {detail}")
+    if number >= 2000 or number in _MYSQL_UNAVAILABLE:
+        return CallError("unavailable", f"the database server is unavailable: {detail}")
     return CallError("query_failed", f"the query failed: {detail}")
 
 
