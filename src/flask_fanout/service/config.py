@@ -7,7 +7,6 @@ start-up, and an error names the key it is about.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import tomllib
@@ -16,33 +15,19 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
 from flask_fanout import ConfigError, Settings
 from flask_fanout.settings import parse_int, read_setting
 
 from .demo.database import ensure_demo_database
-from .envvars import expand_env, names_env
+from .http_config import HTTP_KEYS, HttpSettings, http_settings
 from .primes import PrimeLimits
-
-DEFAULT_POOL_SIZE = 10
-"""Connections of a sql source per worker process, unless its ``pool_size`` says otherwise."""
-
-# SQLAlchemy's plain ``postgresql://`` and ``mysql://`` mean psycopg2 and mysqlclient;
-# the drivers offered as extras (and tested) are psycopg 3 and PyMySQL.
-_DEFAULT_DRIVERS = {
-    "postgresql": "postgresql+psycopg",
-    "mysql": "mysql+pymysql",
-    "mariadb": "mariadb+pymysql",
-}
-# Driver module -> the extra of flask-fanout that installs it. Only looked up, not
-# imported: the gunicorn master reads the config before gevent patches the workers.
-_DRIVER_EXTRAS = {"psycopg": "postgres", "pymysql": "mysql"}
+from .route_config import RouteSpec, parse_routes
+from .sql_config import SQL_KEYS, sql_options
 
 SOURCE_TYPES = {
     "file": {"required": {"path"}, "optional": set()},
-    "sql": {"required": {"url", "query"}, "optional": {"pool_size"}},
-    "http": {"required": {"url"}, "optional": set()},
+    "sql": {"required": {"url", "query"}, "optional": set(SQL_KEYS)},
+    "http": {"required": {"url"}, "optional": set(HTTP_KEYS)},
 }
 _COMMON_SOURCE_KEYS = {"type", "timeout"}
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
@@ -81,6 +66,8 @@ class ServiceSettings:
     """FANOUT_DATA_DIR: where the embedded default database lives."""
     upstream_url: str = "http://127.0.0.1:8001"
     """FANOUT_UPSTREAM_URL: the demo upstream called by the default ``api`` source."""
+    proxy_hops: int = field(default=0, metadata={"minimum": 0})
+    """FANOUT_PROXY_HOPS: reverse proxies in front whose X-Forwarded-* headers are trusted."""
 
     @property
     def prime_limits(self) -> PrimeLimits:
@@ -100,6 +87,8 @@ class ServiceConfig:
     service: ServiceSettings
     sources: dict[str, SourceSpec] = field(default_factory=dict)
     config_file: str | None = None
+    routes: dict[str, RouteSpec] = field(default_factory=dict)
+    """The declared ``[routes.NAME]`` (``GET /`` is always there)."""
 
 
 def _setting_keys() -> set[str]:
@@ -123,7 +112,7 @@ def _toml_scalars(document: Mapping[str, Any]) -> dict[str, Any]:
     known = _setting_keys()
     scalars = {}
     for key, value in document.items():
-        if key == "sources":
+        if key in ("sources", "routes"):
             continue
         name = key.upper() if key.upper().startswith("FANOUT_") else f"FANOUT_{key.upper()}"
         if name not in known:
@@ -153,43 +142,12 @@ def _source_spec(name: str, table: object, environ: Mapping[str, str]) -> Source
         isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
     ):
         raise ConfigError(f"{where}.timeout: must be a number of seconds > 0, got {timeout!r}")
-    if kind == "http" and not str(table["url"]).startswith(("http://", "https://")):
-        raise ConfigError(f"{where}.url: must start with http:// or https://")
     options = {k: v for k, v in table.items() if k not in _COMMON_SOURCE_KEYS}
     if kind == "sql":
-        options.update(_sql_options(where, table, environ))
+        options.update(sql_options(where, table, environ))
+    if kind == "http":
+        options = {"url": table["url"], "settings": http_settings(where, table, environ)}
     return SourceSpec(name, kind, options, float(timeout) if timeout is not None else None)
-
-
-def _sql_options(
-    where: str, table: Mapping[str, Any], environ: Mapping[str, str]
-) -> dict[str, Any]:
-    """A sql source's URL (``${VAR}`` expanded, its driver installed) and ``pool_size``.
-
-    The URL is kept as SQLAlchemy's ``URL``, whose ``repr`` and ``str`` hide the
-    password; errors never show the expanded URL.
-    """
-    pool_size = table.get("pool_size", DEFAULT_POOL_SIZE)
-    if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
-        raise ConfigError(f"{where}.pool_size: must be an integer >= 1, got {pool_size!r}")
-    raw = table["url"]
-    try:
-        url = make_url(expand_env(raw, f"{where}.url", environ))
-        url = url.set(drivername=_DEFAULT_DRIVERS.get(url.drivername, url.drivername))
-        dialect = url.get_dialect()
-    except ConfigError:
-        raise
-    except Exception as exc:
-        why = "check the values it takes from the environment" if names_env(raw) else exc
-        raise ConfigError(f"{where}.url: not a usable SQLAlchemy URL: {why}") from None
-    module = dialect.driver
-    if module in _DRIVER_EXTRAS and importlib.util.find_spec(module) is None:
-        extra = _DRIVER_EXTRAS[module]
-        raise ConfigError(
-            f"{where}.url: the {module} driver is not installed: "
-            f"pip install 'flask-fanout[{extra}]'"
-        )
-    return {"url": url, "pool_size": pool_size}
 
 
 def _service_settings(values: Mapping[str, Any]) -> ServiceSettings:
@@ -197,7 +155,7 @@ def _service_settings(values: Mapping[str, Any]) -> ServiceSettings:
     parsed: dict[str, Any] = {}
     for f in fields(ServiceSettings):
         key, default = f"FANOUT_{f.name.upper()}", getattr(defaults, f.name)
-        parse = parse_int(1) if isinstance(default, int) else str
+        parse = parse_int(f.metadata.get("minimum", 1)) if isinstance(default, int) else str
         parsed[f.name] = read_setting(values, key, parse, default)
     return ServiceSettings(**parsed)
 
@@ -212,8 +170,12 @@ def default_sources(settings: ServiceSettings) -> dict[str, SourceSpec]:
             "sql",
             {"url": f"sqlite:///{database}", "query": "SELECT id, name, price FROM products"},
         ),
-        "api": SourceSpec("api", "http", {"url": settings.upstream_url.rstrip("/") + "/api/data"}),
+        "api": _http_spec("api", settings.upstream_url.rstrip("/") + "/api/data"),
     }
+
+
+def _http_spec(name: str, url: str) -> SourceSpec:
+    return SourceSpec(name, "http", {"url": url, "settings": HttpSettings(url, url)})
 
 
 def load_config(
@@ -240,4 +202,5 @@ def load_config(
         raise ConfigError(f"sources: {path} defines no [sources.NAME] table")
     if not sources:
         sources = default_sources(service)
-    return ServiceConfig(values, service, sources, str(path) if path else None)
+    routes = parse_routes(document.get("routes", {}), sources)
+    return ServiceConfig(values, service, sources, str(path) if path else None, routes)

@@ -83,7 +83,10 @@ def test_driver_errors_have_codes(build: Callable[..., Flask], server: MariaDB) 
         missing="SELECT name FROM users WHERE id = :id",
     )
     codes = {n: e["code"] for n, e in app.test_client().get("/").get_json()["errors"].items()}
-    assert codes == dict.fromkeys(("syntax", "no_table", "writes", "missing"), "query_failed")
+    assert codes == dict.fromkeys(("syntax", "no_table", "writes"), "query_failed")
+    with pytest.raises(CallError) as caught:
+        source(app, "missing").read(5)
+    assert caught.value.code == "query_failed"
     assert server.sql(f"SELECT name FROM {DATABASE}.users ORDER BY id") == [("ada",), ("bob",)]
 
 

@@ -138,12 +138,11 @@ def test_a_nul_character_is_a_query_error_not_a_crash(build: Callable[..., Flask
 
 
 def test_a_missing_bind_value_is_a_source_error(build: Callable[..., Flask]) -> None:
-    app = build(user="SELECT name FROM users WHERE id = :user_id")
-    response = app.test_client().get("/")  # GET / brings no parameters
-    assert response.status_code == 502
-    error = response.get_json()["errors"]["user"]
-    assert error["code"] == "query_failed"
-    assert ":user_id" in error["message"]
+    app = build(user="SELECT name FROM users WHERE id = :user_id AND name = :name")
+    with pytest.raises(CallError) as caught:  # a route that does not provide :name
+        source(app, "user").read(5, {"user_id": 1})
+    assert caught.value.code == "query_failed"
+    assert ":name" in caught.value.message
 
 
 def test_driver_errors_have_codes(build: Callable[..., Flask], db: Postgres) -> None:
@@ -166,7 +165,6 @@ def test_driver_errors_have_codes(build: Callable[..., Flask], db: Postgres) -> 
     assert codes == {
         "syntax": "query_failed",
         "no_table": "query_failed",
-        "bad_type": "query_failed",  # GET / has no value for :v
         "writes": "query_failed",  # a read-only transaction
         "no_database": "unavailable",
     }
