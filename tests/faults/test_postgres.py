@@ -188,3 +188,47 @@ def test_the_password_never_shows(procs: Processes, db: Postgres) -> None:
     shown += [server.get("/metrics").body.decode(), server.log()]
     for text in shown:
         assert PASSWORD not in text
+
+
+def test_route_parameters_reach_the_query_only_as_bind_values(
+    procs: Processes, db: Postgres
+) -> None:
+    routes = """
+    [routes.user]
+    path = "/users/<int:user_id>"
+    sources = ["by_id"]
+
+    [routes.named]
+    path = "/named/<name>"
+    sources = ["by_name"]
+
+    [routes.named.query.limit]
+    type = "int"
+    default = 10
+    """
+    server = serve(
+        procs,
+        sql_source("by_id", db.port, "SELECT name FROM users WHERE id = :user_id")
+        + sql_source(
+            "by_name",
+            db.port,
+            "SELECT CAST(:name AS text) AS asked, (SELECT count(*) FROM users) AS users,"
+            " CAST(:limit AS text) AS lim",
+        )
+        + routes,
+    )
+    assert server.get("/users/2").json()["result_by_id"] == [{"name": "bob"}]
+    assert server.get("/users/9223372036854775807").json()["result_by_id"] == []
+    hostile = {
+        "%27%3B%20DROP%20TABLE%20users%3B%20--": "'; DROP TABLE users; --",
+        "ada%27%20OR%20%27a%27%3D%27a": "ada' OR 'a'='a",
+        "Zo%C3%AB%20%E5%8C%97%20%F0%9F%99%82": "Zoë 北 🙂",
+        "%25s%20%3Auser_id%20%241": "%s :user_id $1",
+    }
+    for path, value in hostile.items():
+        body = server.get(f"/named/{path}?limit=-9223372036854775807").json()
+        assert body["result_by_name"] == [
+            {"asked": value, "users": 2, "lim": "-9223372036854775807"}
+        ], body
+    with db.connect(dbname=DATABASE) as connection:
+        assert connection.execute("SELECT count(*) FROM users").fetchone() == (2,)
