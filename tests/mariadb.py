@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.debian import installed, run_as, server_root, stop
 from tests.server.test_cli import free_port
 
@@ -122,9 +120,3 @@ def running_mariadb() -> Iterator[MariaDB]:
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def mariadb() -> Iterator[MariaDB]:
-    with running_mariadb() as server:
-        yield server

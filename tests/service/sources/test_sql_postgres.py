@@ -13,6 +13,7 @@ import importlib.util
 import itertools
 import logging
 import time
+import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -22,6 +23,7 @@ from flask import Flask
 from tests.postgres import PASSWORD, Postgres
 
 from flask_fanout import CallError, ConfigError
+from flask_fanout.service.sources.sqlguard import sql_error
 
 DATABASE = "fanout_sources"
 ENV = "FANOUT_TEST_PG_PASSWORD"
@@ -259,6 +261,15 @@ def test_a_wrong_password_is_unavailable_without_showing_it(
     assert error["code"] == "unavailable"
     assert "password authentication failed" in error["message"]
     assert "wrong-Password-4711" not in error["message"]
+
+
+def test_a_driver_message_that_quotes_the_password_is_scrubbed() -> None:
+    # No driver here quotes it, but one that did must not carry it into an answer.
+    secret = PASSWORD + "@/ x"
+    for quoted in (secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)):
+        error = sql_error(RuntimeError(f"FATAL: bad login {quoted}!"), secret)
+        assert error.code == "query_failed"
+        assert error.message == "the query failed: FATAL: bad login ***!"
 
 
 def test_an_unset_variable_stops_start_up_naming_it(

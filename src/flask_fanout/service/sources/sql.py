@@ -79,15 +79,13 @@ class SqlSource:
         self, engine: Engine, binds: dict[str, Any], until: float
     ) -> tuple[list[str], list[Any]]:
         """Check out a connection and fetch; once more on a fresh one if a pooled one was dead."""
-        try:
-            return self._read_once(engine, binds, until)
-        except _Stale as stale:
-            if time.monotonic() >= until:
-                raise stale.error from None
-        try:
-            return self._read_once(engine, binds, until)
-        except _Stale as stale:
-            raise stale.error from None
+        for retry in (True, False):
+            try:
+                return self._read_once(engine, binds, until)
+            except _Stale as stale:
+                if not retry or time.monotonic() >= until:
+                    raise stale.error from None
+        raise AssertionError("unreachable")
 
     def _read_once(
         self, engine: Engine, binds: dict[str, Any], until: float
@@ -109,7 +107,7 @@ class SqlSource:
     def _fetch(
         self, connection: Connection, binds: dict[str, Any], until: float
     ) -> tuple[list[str], list[Any]]:
-        """Run the query to ``until`` and end its transaction; blocks, so not on a greenlet."""
+        """Run the query to ``until`` and end its transaction (a C driver's: on a real thread)."""
         backend = connection.dialect.name
         try:
             limit_query(connection, backend, until)
