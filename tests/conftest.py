@@ -13,6 +13,7 @@ from flask import Flask
 
 from flask_fanout.service import create_app
 from flask_fanout.service.demo.upstream import running
+from tests.postgres import postgres  # noqa: F401  (one PostgreSQL server for the session)
 from tests.server.test_cli import serve  # noqa: F401  (``fanout serve`` in a subprocess, for every test)
 
 

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
 from flask_fanout import ConfigError, Settings
 from flask_fanout.settings import parse_int, read_setting
 
@@ -24,10 +22,11 @@ from .demo.database import ensure_demo_database
 from .http_config import HTTP_KEYS, HttpSettings, http_settings
 from .primes import PrimeLimits
 from .route_config import RouteSpec, parse_routes
+from .sql_config import SQL_KEYS, sql_options
 
 SOURCE_TYPES = {
     "file": {"required": {"path"}, "optional": set()},
-    "sql": {"required": {"url", "query"}, "optional": set()},
+    "sql": {"required": {"url", "query"}, "optional": set(SQL_KEYS)},
     "http": {"required": {"url"}, "optional": set(HTTP_KEYS)},
 }
 _COMMON_SOURCE_KEYS = {"type", "timeout"}
@@ -143,12 +142,9 @@ def _source_spec(name: str, table: object, environ: Mapping[str, str]) -> Source
         isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
     ):
         raise ConfigError(f"{where}.timeout: must be a number of seconds > 0, got {timeout!r}")
-    if kind == "sql":
-        try:
-            make_url(table["url"]).get_dialect()
-        except Exception as exc:
-            raise ConfigError(f"{where}.url: not a usable SQLAlchemy URL: {exc}") from None
     options = {k: v for k, v in table.items() if k not in _COMMON_SOURCE_KEYS}
+    if kind == "sql":
+        options.update(sql_options(where, table, environ))
     if kind == "http":
         options = {"url": table["url"], "settings": http_settings(where, table, environ)}
     return SourceSpec(name, kind, options, float(timeout) if timeout is not None else None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 
-from flask_fanout import ConfigError
+from flask_fanout import ConfigError, Settings
 
 from .config import ServiceConfig
 from .route_config import RouteSpec
@@ -33,6 +33,7 @@ def build_checked_sources(
             file_max_bytes=service.file_max_bytes,
             http_max_bytes=service.http_max_bytes,
             sql_max_rows=service.sql_max_rows,
+            default_timeout=Settings.from_mapping(config.flask).timeout,
         ),
     )
     try:

@@ -6,13 +6,17 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from sqlalchemy.engine import make_url
+
 from ..config import SourceSpec
 from ..http_config import HttpSettings
+from ..sql_config import DEFAULT_POOL_SIZE
 from .base import Source
 from .file import FileSource
 from .http import HttpSource
 from .httpclient import HttpClient
-from .sql import EngineCache, SqlSource
+from .sql import SqlSource
+from .sqlengine import EngineCache, EngineSpec
 
 _log = logging.getLogger(__name__)
 
@@ -23,13 +27,15 @@ class SourceLimits:
     file_max_bytes: int
     http_max_bytes: int
     sql_max_rows: int
+    default_timeout: float = 5.0
+    """FANOUT_TIMEOUT: also a sql source's longest wait for a free connection."""
 
 
 def build_sources(
     specs: Mapping[str, SourceSpec], limits: SourceLimits
 ) -> tuple[dict[str, Source], Callable[[], None]]:
     """Build every configured source; return them and a function that closes their pools."""
-    engines = EngineCache(limits.io_threads)
+    engines = EngineCache()
     http = HttpClient(limits.io_threads)
     sources: dict[str, Source] = {}
     for name, spec in specs.items():
@@ -37,8 +43,13 @@ def build_sources(
         if spec.type == "file":
             sources[name] = FileSource(name, options["path"], limits.file_max_bytes, spec.timeout)
         elif spec.type == "sql":
+            engine = EngineSpec(
+                make_url(options["url"]),
+                options.get("pool_size", DEFAULT_POOL_SIZE),
+                spec.timeout or limits.default_timeout,
+            )
             sources[name] = SqlSource(
-                name, options["url"], options["query"], engines, limits.sql_max_rows, spec.timeout
+                name, engine, options["query"], engines, limits.sql_max_rows, spec.timeout
             )
         else:
             sources[name] = _http_source(name, options["settings"], http, limits, spec.timeout)
