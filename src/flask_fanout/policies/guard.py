@@ -90,19 +90,22 @@ class Guard:
             budget.earn()
         if state.hedge_budget is not None:
             state.hedge_budget.earn()
+        began = time.monotonic()
         outcome = self._attempt(attempt, until)
-        made, retries = outcome.attempts, 0
+        made, retries, took = outcome.attempts, 0, time.monotonic() - began
         while retry is not None and budget is not None and retries + 1 < retry.attempts:
             if outcome.code not in retry.on:
                 break
             pause = retry.delay(retries + 1)
-            if time.monotonic() + pause >= until or not budget.spend():
+            # Not past the limit: the retry must have time to take as long as the last try.
+            if time.monotonic() + pause + took >= until or not budget.spend():
                 break
             time.sleep(pause)
             retries += 1
             state.count("retries")
+            began = time.monotonic()
             outcome = self._attempt(attempt, until)
-            made += outcome.attempts
+            made, took = made + outcome.attempts, time.monotonic() - began
         if not retries:
             return outcome
         return replace(outcome, flags=outcome.flags | {"retried"}, attempts=made)

@@ -4,10 +4,10 @@ A retry is only for a call that may safely run twice: setting ``retry`` on a
 policy says so. Before attempt ``n + 1`` the call sleeps a random time in
 ``[0, min(max_backoff, backoff * 2 ** (n - 1))]`` (full jitter, so that clients
 that failed together do not come back together), and never starts one that
-could not begin before the call's own time limit (its timeout or the request
-deadline, whichever is first). Retries spend the policy's retry budget
-(:mod:`.budget`): at most ``budget`` x calls, so a dependency that is down sees
-at most ``1 + budget`` times its normal load.
+could not end, taking as long as the attempt before it, by the call's own time
+limit (its timeout or the request deadline, whichever is first). Retries spend
+the policy's retry budget (:mod:`.budget`): at most ``budget`` x calls, so a
+dependency that is down sees at most ``1 + budget`` times its normal load.
 """
 
 from __future__ import annotations
