@@ -85,6 +85,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             sql_max_rows=loaded.service.sql_max_rows,
         ),
     )
+    for name, spec in loaded.sources.items():
+        if spec.policy is not None:
+            fanout.policy(name, spec.policy, app=app)
     app.extensions["fanout_service"] = ServiceState(loaded, sources)
     app.register_blueprint(aggregate)
     app.register_blueprint(primes)

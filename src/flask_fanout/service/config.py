@@ -17,10 +17,11 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from flask_fanout import ConfigError, Settings
+from flask_fanout import ConfigError, Policy, Settings
 from flask_fanout.settings import parse_int, read_setting
 
 from .demo.database import ensure_demo_database
+from .policy_config import POLICY_KEYS, source_policy
 from .primes import PrimeLimits
 
 SOURCE_TYPES = {
@@ -28,7 +29,7 @@ SOURCE_TYPES = {
     "sql": {"required": {"url", "query"}, "optional": set()},
     "http": {"required": {"url"}, "optional": set()},
 }
-_COMMON_SOURCE_KEYS = {"type", "timeout"}
+_COMMON_SOURCE_KEYS = {"type", "timeout"} | POLICY_KEYS
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
 _PACKAGE_DATA = Path(__file__).parent / "demo" / "data"
 
@@ -41,6 +42,7 @@ class SourceSpec:
     type: str
     options: Mapping[str, Any]
     timeout: float | None = None
+    policy: Policy | None = None
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,8 @@ def _source_spec(name: str, table: object) -> SourceSpec:
         except Exception as exc:
             raise ConfigError(f"{where}.url: not a usable SQLAlchemy URL: {exc}") from None
     options = {k: v for k, v in table.items() if k not in _COMMON_SOURCE_KEYS}
-    return SourceSpec(name, kind, options, float(timeout) if timeout is not None else None)
+    seconds = float(timeout) if timeout is not None else None
+    return SourceSpec(name, kind, options, seconds, source_policy(where, table))
 
 
 def _service_settings(values: Mapping[str, Any]) -> ServiceSettings:

@@ -41,7 +41,9 @@ def read_all_sources() -> tuple[Response, int]:
 
     Each source has its own timeout and the whole request a deadline; a source that
     fails or times out becomes an entry of `errors` (code `timeout`, `unavailable`,
-    `bad_response`, `query_failed`, `too_large` or `error`) and the others still answer.
+    `bad_response`, `query_failed`, `too_large`, `circuit_open`, `rejected` or
+    `error`) and the others still answer. A source with `stale_if_error` answers its
+    last good value instead, listed in `stale` with its age and the failure.
     """
     started = time.monotonic()
     default_timeout = current_app.extensions["fanout"].settings.timeout
@@ -57,9 +59,16 @@ def read_all_sources() -> tuple[Response, int]:
 def _aggregate_body(outcomes: dict[str, Outcome[Any]], total: float) -> dict[str, Any]:
     body: dict[str, Any] = {f"result_{n}": o.value for n, o in outcomes.items() if o.ok}
     body["errors"] = {n: o.error.as_dict() for n, o in outcomes.items() if o.error is not None}
+    body["stale"] = {n: _stale(o) for n, o in outcomes.items() if o.stale}
     timing = {name: round(o.elapsed * 1000, 1) for name, o in outcomes.items()}
     body["timing_ms"] = {**timing, "total": round(total * 1000, 1)}
     return body
+
+
+def _stale(outcome: Outcome[Any]) -> dict[str, Any]:
+    """How old a stale result is, and the failure it stands in for."""
+    cause = outcome.cause.as_dict() if outcome.cause is not None else None
+    return {"age_s": round(outcome.age or 0.0, 3), "cause": cause}
 
 
 def _status(outcomes: dict[str, Outcome[Any]]) -> int:
