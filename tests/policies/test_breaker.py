@@ -55,7 +55,8 @@ def test_a_failed_probe_opens_the_circuit_again(app: Flask, dead_url: str) -> No
             call(dead_url, policies=policies)
         assert call(dead_url, policies=policies)["api"].code == "circuit_open"
         time.sleep(0.55)
-        assert call(dead_url, policies=policies)["api"].code == "unavailable"  # the probe
+        probes = [call(dead_url, policies=policies)["api"].code for _ in range(2)]
+        assert probes == ["unavailable"] * 2, "the two probes reach the upstream"
         assert call(dead_url, policies=policies)["api"].code == "circuit_open"
         assert breaker_states() == {"api": "open"}
 
@@ -101,3 +102,20 @@ def test_calls_overlap_through_one_breaker(app: Flask, upstreams) -> None:
 def test_bad_breaker_settings_name_their_field(options: dict, field: str) -> None:
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
         Breaker(**options)
+
+
+def test_half_open_decides_on_the_rate_over_its_probes(app: Flask, upstreams) -> None:
+    upstream = upstreams()
+    upstream.mode = "fail"
+    breaker = Breaker(window=4, min_calls=4, failure_rate=0.5, open_for=0.2, probes=4)
+    policies = {"api": Policy(breaker=breaker)}
+    with app.app_context():
+        for _ in range(4):
+            call(upstream.url, policies=policies)
+        assert breaker_states() == {"api": "open"}
+        upstream.mode = "ok"
+        upstream.script.append("fail")  # one probe in four fails: under the rate
+        time.sleep(0.25)
+        probes = [call(upstream.url, policies=policies)["api"].code for _ in range(4)]
+        assert probes == ["bad_response", "ok", "ok", "ok"]
+        assert breaker_states() == {"api": "closed"}

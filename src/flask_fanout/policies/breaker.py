@@ -11,8 +11,10 @@ this breaker holds its lock only to count, never around the call.
 Closed: the last ``window`` calls are kept as (failed, slow) pairs; once at least
 ``min_calls`` are in, a failure rate or slow-call rate at or over its threshold
 opens the breaker. Open: calls fail at once with ``circuit_open`` for
-``open_for`` seconds. Half-open: ``probes`` calls go through; one failure opens
-it again, ``probes`` successes close it. State is per process and per name.
+``open_for`` seconds. Half-open: ``probes`` calls go through, the others still
+fail fast; once their results are in, the same rates over them open the breaker
+again or close it (resilience4j's permitted calls in half-open state). State is
+per process and per name.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ class Breaker:
     open_for: float = 5.0
     """Seconds the breaker stays open before letting probes through."""
     probes: int = 3
-    """Calls let through when half-open; that many successes close the breaker."""
+    """Calls let through when half-open; the rates over their results decide."""
     ignore: frozenset[str] = field(default=frozenset())
     """Error codes that are not the dependency's fault (e.g. ``not_found``): not failures."""
 
@@ -85,7 +87,7 @@ class BreakerState:
         self._failed = self._slow = 0
         self._opened_at = 0.0
         self._generation = 0  # a result of an earlier state is not counted in this one
-        self._probes_out = self._probes_ok = 0
+        self._probes_out = self._probes_in = self._probes_failed = self._probes_slow = 0
 
     def open_now(self, now: float) -> bool:
         """Whether a call would fail fast (open, and not yet time for a probe)."""
@@ -134,12 +136,13 @@ class BreakerState:
             if ticket != self._generation:
                 return
             if self.state == HALF_OPEN:
-                if failed or slow:
-                    self._move(OPEN, now)
-                else:
-                    self._probes_ok += 1
-                    if self._probes_ok >= config.probes:
-                        self._move(CLOSED, now)
+                self._probes_in += 1
+                self._probes_failed += failed
+                self._probes_slow += slow
+                if self._probes_in >= config.probes:
+                    rates = self._probes_failed / config.probes, self._probes_slow / config.probes
+                    bad = rates[0] >= config.failure_rate or rates[1] >= config.slow_rate
+                    self._move(OPEN if bad else CLOSED, now)
                 return
             if self.state == OPEN:
                 return
@@ -162,6 +165,6 @@ class BreakerState:
         self._generation += 1
         self._window.clear()
         self._failed = self._slow = 0
-        self._probes_out = self._probes_ok = 0
+        self._probes_out = self._probes_in = self._probes_failed = self._probes_slow = 0
         if state == OPEN:
             self._opened_at = now
