@@ -1,6 +1,6 @@
 """Resilience benchmark: GET / against a flaky upstream, with and without call policies.
 
-    python bench/resilience.py --rate 200 --duration 10 --rounds 3
+    python bench/resilience.py --rate 200 --duration 8 --rounds 3
 
 A flaky upstream (its own process) answers ``GET /`` after ``--latency-ms``, but a
 ``--hang`` fraction of its calls (20% by default) never answer. ``fanout serve``
@@ -350,8 +350,8 @@ def _load_average() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second")
-    parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--hang", type=float, default=0.2)
     parser.add_argument("--latency-ms", type=float, default=5.0)
