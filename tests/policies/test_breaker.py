@@ -78,14 +78,12 @@ def test_calls_overlap_through_one_breaker(app: Flask, upstreams) -> None:
     upstream.mode, upstream.delay = "slow", 0.2
     with app.app_context():
         one = Policy(breaker=Breaker())
-        started = time.monotonic()
         outcomes = gather(
             {f"d{i}": (lambda: fetch(upstream.url, 2.0)) for i in range(5)},
             policies=dict.fromkeys([f"d{i}" for i in range(5)], one),
         )
     assert all(o.ok for o in outcomes.values())
     assert upstream.max_active == 5, "five calls were at the upstream at once"
-    assert time.monotonic() - started < 0.6
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ def test_200_concurrent_identical_calls_make_one_upstream_call(
     app: Flask, fanout: Fanout, upstreams
 ) -> None:
     upstream = upstreams()
-    upstream.mode, upstream.delay = "slow", 0.3
+    upstream.mode = "hang"  # until every call has arrived: a busy machine starts threads late
     fanout.policy("api", Policy(single_flight=True))
     barrier = threading.Barrier(200)
     outcomes: list[object] = []
@@ -25,11 +25,17 @@ def test_200_concurrent_identical_calls_make_one_upstream_call(
     def client() -> None:
         with app.app_context():
             barrier.wait()
-            outcomes.append(gather({"api": lambda: fetch(upstream.url, 5.0)}, timeout=5.0)["api"])
+            outcomes.append(gather({"api": lambda: fetch(upstream.url, 25)}, timeout=25)["api"])
 
     threads = [threading.Thread(target=client) for _ in range(200)]
     for thread in threads:
         thread.start()
+    policies = app.extensions["fanout"].policies
+    deadline = time.monotonic() + 20
+    while policies.stats().get("api", {}).get("shared_total", 0) < 199:
+        assert time.monotonic() < deadline, policies.stats()
+        time.sleep(0.01)
+    upstream.released.set()
     for thread in threads:
         thread.join(30)
     assert len(outcomes) == 200
@@ -69,7 +75,7 @@ def test_a_stale_value_is_served_and_marked_when_the_upstream_fails(app: Flask, 
     assert stale.age is not None and stale.age >= 0.15
     assert stale.cause is not None and stale.cause.code == "bad_response"
     assert hung.ok and hung.stale and hung.cause is not None and hung.cause.code == "timeout"
-    assert 0.2 <= hung.elapsed < 0.5
+    assert 0.2 <= hung.elapsed < 1.0, "answered at the timeout, with the stale value"
 
 
 def test_no_stale_value_past_stale_if_error(app: Flask, upstreams) -> None:
