@@ -19,13 +19,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from loadgen import run_load
-from report import heading
-from servers import (
+from generator import run_load
+from harness.processes import Server
+from harness.results import heading
+from load_bench.contenders import (
     BENCH,
     DEFAULT_UPSTREAM_PORT,
     HTTP_SOURCES_TOML,
-    Server,
     contender_env,
     start_upstream,
 )

@@ -1,6 +1,6 @@
 """CPU per GET of the HTTP clients an ``http`` source could use, under gevent.
 
-    python bench/http_client.py [--calls 3000] [--rounds 5]
+    python bench/http_client.py [--calls 3000] [--rounds 5] [--out FILE]
 
 Each client makes sequential keep-alive GETs of ``/api/data`` on the bundled
 demo upstream (a separate process on 127.0.0.1), inside a gevent-patched
@@ -26,9 +26,11 @@ from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import urllib3  # noqa: E402
+from geventhttpclient import HTTPClient as GeventHTTPClient  # noqa: E402
+from geventhttpclient.client import HTTPClientPool  # noqa: E402
 
 from flask_fanout.service.sources.httpclient import HttpClient  # noqa: E402
-from report import heading  # noqa: E402
+from harness.results import heading  # noqa: E402
 
 RESULTS = Path(__file__).with_name("results") / "http_client.md"
 
@@ -40,6 +42,10 @@ def clients(base: str) -> dict[str, Callable[[], object]]:
     timeout = urllib3.Timeout(connect=2.0, read=2.0)
     kept_alive = http.client.HTTPConnection("127.0.0.1", int(base.rsplit(":", 1)[1]), timeout=2.0)
     ours = HttpClient(10)
+    gevent_client = GeventHTTPClient.from_url(
+        url, concurrency=10, connection_timeout=2.0, network_timeout=2.0
+    )
+    gevent_pool = HTTPClientPool(concurrency=10, connection_timeout=2.0, network_timeout=2.0)
 
     def pool_manager() -> object:
         response = manager.request("GET", url, timeout=timeout)
@@ -54,6 +60,14 @@ def clients(base: str) -> dict[str, Callable[[], object]]:
         kept_alive.request("GET", "/api/data")
         return json.loads(kept_alive.getresponse().read())
 
+    def geventhttpclient_host() -> object:
+        # One client per host, built beforehand: the least geventhttpclient can do.
+        return json.loads(gevent_client.get("/api/data").read())
+
+    def geventhttpclient_pool() -> object:
+        # What a drop-in for our client needs: any URL, a client looked up per host.
+        return json.loads(gevent_pool.get_client(url).get("/api/data").read())
+
     def flask_fanout() -> object:
         return json.loads(ours.get(url, 2.0, 1 << 20)[2])
 
@@ -61,6 +75,8 @@ def clients(base: str) -> dict[str, Callable[[], object]]:
         "urllib3 PoolManager.request": pool_manager,
         "urllib3 HTTPConnectionPool.urlopen": connection_pool,
         "http.client, one kept-alive HTTPConnection": standard_library,
+        "geventhttpclient HTTPClient.get (one host)": geventhttpclient_host,
+        "geventhttpclient HTTPClientPool.get_client(url).get": geventhttpclient_pool,
         "flask-fanout HttpClient (httptools + pool)": flask_fanout,
     }
 
@@ -77,6 +93,7 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--port", type=int, default=18051)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the table goes")
     args = parser.parse_args()
     upstream = subprocess.Popen(
         [sys.executable, "-m", "flask_fanout.server.cli", "upstream", "--port", str(args.port)]
@@ -107,7 +124,8 @@ def main() -> int:
         median = statistics.median(values)
         lines.append(f"| {name} | {median * 1e6:.0f} | {median / ours:.2f} |")
     report = "\n".join(lines) + "\n"
-    RESULTS.write_text(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report)
     print(report)
     return 0
 

@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from report import heading
-from servers import (
+from harness.processes import Server
+from harness.results import heading
+from load_bench.contenders import (
     BENCH,
     CONTENDERS,
-    Server,
     Setup,
     contender_env,
     http_sources_config,

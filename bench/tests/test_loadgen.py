@@ -116,3 +116,31 @@ def test_bounded_by_request_count() -> None:
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
     result = _load(_serve_answers(answer), max_requests=50, duration=30)
     assert result.requests_sent == 50 and result.answers == 50
+
+
+def test_goodput_and_shedding_are_counted_apart() -> None:
+    """Every other answer a fast 503: goodput counts the 200s only, their p99 is theirs."""
+    answers = [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n",
+    ]
+
+    async def alternate(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            for i in range(10**9):
+                await reader.readuntil(b"\r\n\r\n")
+                if i % 2 == 0:
+                    await asyncio.sleep(0.02)  # the 200s are slow, the 503s instant
+                writer.write(answers[i % 2])
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    result = _load(alternate, duration=2.5)
+    assert result.statuses.keys() == {"200", "503"} and result.connection_errors == 0
+    assert result.goodput_rps > 0 and result.shed_rps > 0
+    assert result.goodput_rps == result.rps_2xx  # only the 200s are good answers
+    assert result.p50_200_ms >= 20 and result.p99_200_ms >= 20
+    assert result.p50_ms < result.p50_200_ms  # the instant 503s would pull it down

@@ -14,6 +14,7 @@ from tests.service.test_config import write
 
 from flask_fanout import Breaker, Bulkhead, Cache, ConfigError, Hedge, Policy, Retry
 from flask_fanout.service.config import load_config
+from flask_fanout.service.policy_config import POLICY_KEYS
 
 FULL = """
 [sources.api]
@@ -69,7 +70,7 @@ def test_every_policy_table_is_read_into_the_source_policy(tmp_path: Path) -> No
         cache=Cache(ttl=1.0, stale_if_error=30.0),
         single_flight=True,
     )
-    assert set(spec.options) == {"url"}, "policy tables are not source options"
+    assert not set(spec.options) & POLICY_KEYS, "policy tables are not source options"
 
 
 def test_a_source_without_policy_tables_has_none(tmp_path: Path) -> None:
@@ -176,3 +177,26 @@ def test_readyz_stays_ready_with_an_open_breaker_and_reports_it(
         "each": {"api": "open"},
         "detail": "not closed: api",
     }
+
+
+def test_a_declared_route_caches_each_parameter_value_apart(
+    make_app: Callable[..., Flask], api: Upstream
+) -> None:
+    app = make_app(
+        f"""
+        [sources.user]
+        type = "http"
+        url = "{api.url}users/{{user_id}}"
+
+        [sources.user.cache]
+        ttl = 60.0
+
+        [routes.profile]
+        path = "/users/<int:user_id>"
+        sources = ["user"]
+        """
+    )
+    client = app.test_client()
+    for user in (1, 2, 1, 2):
+        assert client.get(f"/users/{user}").status_code == 200
+    assert api.hits == 2, "one upstream call per user, each cached apart"

@@ -1,36 +1,24 @@
-"""The servers of the load benchmark: the upstream and the contenders, as subprocesses.
+"""The servers of the load benchmark: the upstream and the contenders, and how to start them.
 
-Each server is started on its own port, waited for until ``GET /`` answers 200, and
-stopped by PID afterwards: SIGTERM to the process we started, then SIGKILL to it and to
-any of its descendants (recorded before the stop) that outlive a grace period.
+Each runs as a :class:`harness.processes.Server` on its own port, ready when ``GET /``
+answers 200, stopped by PID afterwards.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from proctree import descendants
+from harness.processes import Server
+from harness.results import BENCH
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
 CONTENDERS_DIR = BENCH / "contenders"
 HTTP_SOURCES_TOML = BENCH / "configs" / "http_sources.toml"
 DEFAULT_UPSTREAM_PORT = 18001
 _BIN = Path(sys.executable).parent
-
-
-class ServerError(RuntimeError):
-    """A server did not start or answer."""
 
 
 @dataclass(frozen=True)
@@ -79,23 +67,30 @@ def _flask_async(setup: Setup) -> list[str]:
     ]
 
 
-def _fastapi(setup: Setup) -> list[str]:
+def _fastapi(setup: Setup, workers: int | None = None) -> list[str]:
+    """FastAPI under uvicorn: ``workers`` processes (default ``--async-workers``)."""
     http = "httptools" if setup.async_loop == "uvloop" else "h11"
     return [
         str(_BIN / "uvicorn"),
         "fastapi_app:app",
         *("--host", setup.host, "--port", str(setup.port)),
-        *("--workers", str(setup.async_workers), "--loop", setup.async_loop, "--http", http),
-        *("--no-access-log", "--log-level", "warning"),
+        *("--workers", str(workers or setup.async_workers), "--loop", setup.async_loop),
+        *("--http", http, "--no-access-log", "--log-level", "warning"),
     ]
 
 
-def _aiohttp(setup: Setup) -> list[str]:
+def _aiohttp(setup: Setup, workers: int | None = None) -> list[str]:
+    """The aiohttp server: ``workers`` processes (default ``--async-workers``)."""
     return [
         *_python("aiohttp_app.py")(setup),
-        *("--port", str(setup.port), "--workers", str(setup.async_workers)),
+        *("--port", str(setup.port), "--workers", str(workers or setup.async_workers)),
         *("--loop", setup.async_loop),
     ]
+
+
+def _workers(command: Callable[[Setup, int], list[str]], n: int) -> Callable[[Setup], list[str]]:
+    """An asyncio contender with a fixed number of worker processes."""
+    return lambda setup: command(setup, n)
 
 
 def _fanout(setup: Setup) -> list[str]:
@@ -139,107 +134,32 @@ TUNING: dict[str, Contender] = {
     )
 }
 
+# The asyncio peers at 1 and 2 worker processes: on 2 cores, 2 is the fair peer of
+# flask-fanout's 2 gunicorn workers, 1 what a single event loop does.
 CONTENDERS: dict[str, Contender] = {
     c.name: c
     for c in (
         Contender("serial", "serial Flask (Werkzeug threaded)", _serial),
         Contender("global_pool", "global ThreadPoolExecutor (Werkzeug)", _global_pool),
         Contender("flask_async", "Flask async view (gunicorn gthread 2x32)", _flask_async),
-        Contender("fastapi", "FastAPI + uvicorn", _fastapi),
-        Contender("aiohttp", "aiohttp server", _aiohttp),
+        Contender("fastapi_1w", "FastAPI + uvicorn, 1 worker", _workers(_fastapi, 1)),
+        Contender("fastapi_2w", "FastAPI + uvicorn, 2 workers", _workers(_fastapi, 2)),
+        Contender("aiohttp_1w", "aiohttp server, 1 worker", _workers(_aiohttp, 1)),
+        Contender("aiohttp_2w", "aiohttp server, 2 workers", _workers(_aiohttp, 2)),
         Contender("fanout", "flask-fanout (fanout serve)", _fanout),
     )
 }
 
-ALL_CONTENDERS: dict[str, Contender] = {**CONTENDERS, **TUNING}
+# The names of earlier runs (their worker count is --async-workers), for --merge.
+EARLIER: dict[str, Contender] = {
+    c.name: c
+    for c in (
+        Contender("fastapi", "FastAPI + uvicorn", _fastapi),
+        Contender("aiohttp", "aiohttp server", _aiohttp),
+    )
+}
 
-
-class Server:
-    """A server subprocess; use as a context manager to stop it by PID at the end."""
-
-    def __init__(
-        self,
-        command: Sequence[str],
-        url: str,
-        *,
-        env: Mapping[str, str] | None = None,
-        log: Path | None = None,
-    ) -> None:
-        self.command = list(command)
-        self.url = url
-        if log is not None:
-            log.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(
-            self.command,
-            cwd=REPO,
-            env={**os.environ, **(env or {})},
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        """Wait until ``url`` answers 200."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise ServerError(f"{self.command[:3]} exited with {self.process.returncode}")
-            if _answers_200(self.url):
-                return
-            time.sleep(0.2)
-        raise ServerError(f"{self.url} did not answer 200 within {timeout:g} s")
-
-    def stop(self, grace: float = 10.0) -> None:
-        if self.process.poll() is None:
-            tree = descendants(self.pid)
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(grace)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            _kill_leftovers(tree[1:])
-        if self._log is not subprocess.DEVNULL:
-            self._log.close()  # type: ignore[union-attr]
-
-    def __enter__(self) -> Server:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-
-def _answers_200(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return bool(response.status == 200)
-    except (OSError, urllib.error.URLError):
-        return False
-
-
-def _kill_leftovers(pids: Sequence[int], grace: float = 5.0) -> None:
-    """SIGKILL those of ``pids`` (descendants of a stopped server) still alive after grace."""
-    deadline = time.monotonic() + grace
-    alive = list(pids)
-    while alive and time.monotonic() < deadline:
-        alive = [pid for pid in alive if _alive(pid)]
-        time.sleep(0.1)
-    for pid in alive:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return b") Z " not in stat.read()  # a zombie is gone for our purposes
-    except OSError:
-        return False
+ALL_CONTENDERS: dict[str, Contender] = {**CONTENDERS, **EARLIER, **TUNING}
 
 
 def contender_env(workload: str, upstream: str) -> dict[str, str]:

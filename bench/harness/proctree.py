@@ -49,6 +49,26 @@ def _parents() -> dict[int, int]:
     return parents
 
 
+def children(pid: int) -> list[int]:
+    """The live direct children of ``pid``."""
+    return [child for child, parent in _parents().items() if parent == pid]
+
+
+def cmdline(pid: int) -> list[str]:
+    """The command line of ``pid`` ([] for a process that is gone or a zombie)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as raw:
+            return raw.read().decode(errors="replace").split("\0")[:-1]
+    except OSError:
+        return []
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie is gone for our purposes)."""
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] != "Z"
+
+
 def descendants(root: int) -> list[int]:
     """``root`` and all of its live descendants, root first."""
     children: dict[int, list[int]] = {}
@@ -70,7 +90,8 @@ def _rss_bytes(pid: int) -> int:
         return 0
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds so far of one process (0 for one that is gone)."""
     fields = _stat_fields(pid)
     if fields is None:
         return 0.0
@@ -84,12 +105,21 @@ def sample(root: int) -> TreeSample:
     return TreeSample(
         pids=pids,
         rss_bytes=sum(_rss_bytes(pid) for pid in pids),
-        cpu_seconds=sum(_cpu_seconds(pid) for pid in pids),
+        cpu_seconds=sum(cpu_seconds(pid) for pid in pids),
     )
 
 
+def tree_cpu_seconds(root: int | None = None) -> float:
+    """CPU seconds of ``root`` (default: this process) and its live descendants."""
+    return sample(os.getpid() if root is None else root).cpu_seconds
+
+
 def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine has spent busy (all cores, all processes) since boot."""
+    """CPU seconds the whole machine has spent busy (all cores, all processes) since boot.
+
+    Steal time (the hypervisor ran someone else) counts as busy; guest time is already
+    part of user time.
+    """
     with open("/proc/stat", "rb") as stat:
         fields = stat.readline().split()[1:]
     # user nice system idle iowait irq softirq steal ...: everything but idle and iowait.

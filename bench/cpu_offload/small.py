@@ -1,0 +1,174 @@
+"""Part 3: the example's pattern, ``ProcessPoolExecutor().map``, on small numbers.
+
+Against ``CpuPool.map_batches`` and a serial loop, with our ``is_prime`` on 10,000
+numbers below 10**12 and the example's trial division on numbers below 10**8. The
+first is the cost model's hard case: estimated costs are upper bounds far above what
+small composites cost, so the pool must find out (its inline probe) that the batch is
+cheaper run inline than shipped to processes.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from cpu_offload.inputs import (
+    Sizes,
+    check_equal,
+    small_numbers,
+    trial_division_batch,
+    trial_division_cost,
+)
+from flask_fanout.cpu import CpuPool
+from flask_fanout.service.primes import is_prime, is_prime_batch, prime_cost
+from harness.results import fmt_s, spread, verdict
+from harness.rounds import Rounds, interleave, timed
+from primality import trial_division
+
+TARGET_OURS_RATIO = 1.0  # issue 9: no batch slower than running it inline
+
+
+@dataclass(frozen=True)
+class Workload:
+    label: str
+    function: str
+    numbers: list[int]
+    single: Callable[[int], bool]
+    batch: Callable[[Sequence[int]], list[bool]]
+    cost: Callable[[int], float]
+
+
+@dataclass
+class SmallRow:
+    label: str
+    function: str
+    rounds: Rounds
+    first: dict[str, float]
+    chunks: int  # chunks ours sent to the pool in one call (0: all inline)
+    estimated: float  # seconds, the sum of the cost function over the numbers
+    pool_started: bool  # whether ours' pool had started before its first call here
+
+
+def workloads(count: int) -> list[Workload]:
+    return [
+        Workload(
+            f"{count:,} random integers below 10**12",
+            "our `is_prime`",
+            small_numbers(count, 10**12, "cpu_bench-small-12"),
+            is_prime,
+            is_prime_batch,
+            prime_cost,
+        ),
+        Workload(
+            f"{count:,} random integers below 10**8",
+            "the example's trial division",
+            small_numbers(count, 10**8, "cpu_bench-small-8"),
+            trial_division,
+            trial_division_batch,
+            trial_division_cost,
+        ),
+    ]
+
+
+def run_small(sizes: Sizes, pool: CpuPool, which: Sequence[int] = (0, 1)) -> list[SmallRow]:
+    """The rows of part 3 (``which``: indexes into :func:`workloads`)."""
+    rows = []
+    # The example's module-global pool: default size (os.cpu_count()), default start method.
+    with ProcessPoolExecutor() as example_pool:
+        for index in which:
+            rows.append(measure(workloads(sizes.small_count)[index], sizes, pool, example_pool))
+    return rows
+
+
+def measure(
+    work: Workload, sizes: Sizes, pool: CpuPool, example_pool: ProcessPoolExecutor
+) -> SmallRow:
+    print(f"3. {work.label}, {work.function}")
+    numbers = work.numbers
+    expected = [work.single(n) for n in numbers]
+    contenders: dict[str, Callable[[], object]] = {
+        "serial": partial(serial_map, work.single, numbers),
+        "example": partial(example_map, example_pool, work.single, numbers),
+        "ours": partial(pool.map_batches, work.batch, numbers, work.cost),
+    }
+    started = pool.stats()["pool_starts_total"] > 0
+    first = {name: timed(contenders[name])[0] for name in ("example", "ours")}
+    rounds = interleave(contenders, sizes.repeat, check_equal(expected), sizes.quiet_wait)
+    chunks = pooled_chunks(pool, lambda: pool.map_batches(work.batch, numbers, work.cost))
+    estimated = math.fsum(work.cost(n) for n in numbers)
+    return SmallRow(work.label, work.function, rounds, first, chunks, estimated, started)
+
+
+def serial_map(f: Callable[[int], bool], numbers: Sequence[int]) -> list[bool]:
+    return [f(n) for n in numbers]
+
+
+def example_map(
+    executor: ProcessPoolExecutor, f: Callable[[int], bool], numbers: Sequence[int]
+) -> list[bool]:
+    """The example's pattern: ``Executor.map`` with its default chunksize of 1."""
+    return list(executor.map(f, numbers))
+
+
+def pooled_chunks(pool: CpuPool, call: Callable[[], Any]) -> int:
+    """How many chunks one call sent to the pool (from its counters, not a guess)."""
+    before = pool.stats()["chunks_submitted_total"]
+    call()
+    return pool.stats()["chunks_submitted_total"] - before
+
+
+def small_section(rows_in: list[SmallRow]) -> list[str]:
+    rows = [
+        "## 3. The example's pattern on small numbers",
+        "",
+        "How to read: time for the whole set. *example* is `ProcessPoolExecutor().map(f, "
+        "numbers)` with its default chunksize of 1 on a warm module-global pool "
+        '(2 processes); *ours* is `CpuPool("process", 2).map_batches(f_batch, numbers, '
+        "cost)`; *serial* is `[f(n) for n in numbers]`. Every contender runs the same `f`. "
+        "Ratios (per round, median over rounds) above 1 mean the first-named is slower.",
+        "",
+        "| numbers | f | serial | example | ours | example / ours | example / serial "
+        "| ours / serial |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows_in:
+        r = row.rounds
+        rows.append(
+            f"| {row.label} | {row.function} | {fmt_s(r.median('serial'))} "
+            f"| {fmt_s(r.median('example'))} | {fmt_s(r.median('ours'))} "
+            f"| {r.ratio('example', 'ours'):.1f}x | {r.ratio('example', 'serial'):.1f}x "
+            f"| {r.ratio('ours', 'serial'):.2f}x |"
+        )
+    rows.append("")
+    rows += [row_note(row) for row in rows_in]
+    rows += ["", *[target_note(row) for row in rows_in], ""]
+    return rows
+
+
+def row_note(row: SmallRow) -> str:
+    r = row.rounds
+    cut = f"cut it into {row.chunks} chunks" if row.chunks else "ran it all inline"
+    started = "pool started before" if row.pool_started else "its pool starts then"
+    return (
+        f"- {row.label}, {row.function}: estimated cost {fmt_s(row.estimated)} (the "
+        f"serial loop took {fmt_s(r.median('serial'))}); after its inline probe, ours "
+        f"{cut}; spreads: serial {spread(r.times['serial'])}, example "
+        f"{spread(r.times['example'])}, ours {spread(r.times['ours'])}; first call of "
+        f"the example (its pool starts its processes then) {fmt_s(row.first['example'])}"
+        f", of ours ({started}) {fmt_s(row.first['ours'])}; "
+        f"{len(r.quiet())} of {len(r.others)} rounds quiet, other programs kept "
+        f"{statistics.median(r.others):.2f} cores busy (median over rounds)."
+    )
+
+
+def target_note(row: SmallRow) -> str:
+    ratio = row.rounds.ratio("ours", "serial")
+    return (
+        f"- Target, {row.label} ({row.function}): ours no slower than the serial loop "
+        f"(<= {TARGET_OURS_RATIO:g}x): {verdict(ratio <= TARGET_OURS_RATIO)} ({ratio:.2f}x)."
+    )
