@@ -84,7 +84,9 @@ def _taken(source: Source, params: Params) -> Params:
 def _aggregate_body(outcomes: dict[str, Outcome[Any]], total: float) -> dict[str, Any]:
     body: dict[str, Any] = {f"result_{n}": o.value for n, o in outcomes.items() if o.ok}
     body["errors"] = {n: o.error.as_dict() for n, o in outcomes.items() if o.error is not None}
-    body["stale"] = {n: _stale(o) for n, o in outcomes.items() if o.stale}
+    stale = {n: _stale(o) for n, o in outcomes.items() if o.stale}
+    if stale:  # only then: the answer keeps its shape for a source without a cache
+        body["stale"] = stale
     timing = {name: round(o.elapsed * 1000, 1) for name, o in outcomes.items()}
     body["timing_ms"] = {**timing, "total": round(total * 1000, 1)}
     return body
