@@ -9,7 +9,8 @@ runs three times on fresh ports, side by side in one run, with the same sources
 
 - ``none``: no policy, today's defence: the timeout;
 - ``hedge``: a breaker, a bulkhead, retries and a hedge after the call's own p95;
-- ``hedge+cache``: the same plus ``[sources.api.cache] ttl = 1.0, stale_if_error = 30``.
+- ``hedge+cache``: the same plus ``[sources.api.cache] ttl = 1.0, stale_if_error = 30,
+  stale_while_revalidate = 30``.
 
 Each is driven open loop, ``--rate`` requests a second for ``--duration``
 seconds (so a faster answer cannot bring more load). Reported: goodput (answers
@@ -64,6 +65,7 @@ CACHE = """
 [sources.api.cache]
 ttl = 1.0
 stale_if_error = 30.0
+stale_while_revalidate = 30.0
 """
 CONFIGS = {"none": "", "hedge": POLICIES, "hedge+cache": POLICIES + CACHE}
 

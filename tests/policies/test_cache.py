@@ -132,3 +132,35 @@ def test_bad_cache_settings_name_their_field() -> None:
         Cache(max_entries=0)
     with pytest.raises(ConfigError, match="cache: must be a Cache"):
         Policy(cache=1.0)  # type: ignore[arg-type]
+
+
+def test_while_a_refresh_is_in_flight_identical_calls_answer_the_last_good_value(
+    app: Flask, upstreams
+) -> None:
+    upstream = upstreams()
+    cache = Cache(ttl=0.05, stale_while_revalidate=30.0)
+    policies = {"api": Policy(cache=cache)}
+    results: list[object] = []
+
+    def refresh() -> None:
+        with app.app_context():
+            results.append(
+                gather({"api": lambda: fetch(upstream.url, 5.0)}, policies=policies)["api"]
+            )
+
+    with app.app_context():
+        good = gather({"api": lambda: fetch(upstream.url, 1.0)}, policies=policies)["api"]
+        time.sleep(0.1)  # expired
+        upstream.mode = "hang"
+        leader = threading.Thread(target=refresh)
+        leader.start()
+        while upstream.active == 0:  # the refresh has reached the upstream
+            time.sleep(0.005)
+        meanwhile = gather({"api": lambda: fetch(upstream.url, 1.0)}, policies=policies)["api"]
+        upstream.mode = "ok"
+        upstream.released.set()
+        leader.join(10)
+    assert meanwhile.stale and meanwhile.value == good.value and meanwhile.cause is None
+    assert meanwhile.elapsed < 0.5, "answered at once, not after the refresh"
+    assert results and results[0].ok and not results[0].stale  # type: ignore[attr-defined]
+    assert upstream.hits == 2, "one call made the value, one refreshed it"

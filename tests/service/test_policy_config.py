@@ -49,6 +49,7 @@ budget = 0.05
 [sources.api.cache]
 ttl = 1.0
 stale_if_error = 30.0
+stale_while_revalidate = 5.0
 """
 
 
@@ -67,7 +68,7 @@ def test_every_policy_table_is_read_into_the_source_policy(tmp_path: Path) -> No
         bulkhead=Bulkhead(max_concurrent=4, max_wait=0.01),
         retry=Retry(attempts=3, budget=0.2, backoff=0.01, on=frozenset({"unavailable"})),
         hedge=Hedge(after="p90", budget=0.05),
-        cache=Cache(ttl=1.0, stale_if_error=30.0),
+        cache=Cache(ttl=1.0, stale_if_error=30.0, stale_while_revalidate=5.0),
         single_flight=True,
     )
     assert not set(spec.options) & POLICY_KEYS, "policy tables are not source options"
@@ -86,6 +87,10 @@ HTTP = '[sources.a]\ntype = "http"\nurl = "http://x"\n'
     [
         (HTTP + "[sources.a.cache]\nttl = -1\n", "sources.a.cache.ttl"),
         (HTTP + "[sources.a.cache]\nttl = 'soon'\n", "sources.a.cache.ttl"),
+        (
+            HTTP + "[sources.a.cache]\nstale_while_revalidate = -1\n",
+            "sources.a.cache.stale_while_revalidate",
+        ),
         (HTTP + "[sources.a.breaker]\nwindw = 3\n", "sources.a.breaker: unknown keys windw"),
         (HTTP + "[sources.a.breaker]\nfailure_rate = 2\n", "sources.a.breaker.failure_rate"),
         (HTTP + "[sources.a.breaker]\nwindow = 5\nmin_calls = 6\n", "sources.a.breaker.min_calls"),

@@ -3,9 +3,12 @@
 A value younger than ``ttl`` answers without a call (``cached``). When a call
 fails and the last good value is at most ``ttl + stale_if_error`` seconds old,
 that value answers instead, marked ``stale`` with its age and the failure it
-covers (RFC 5861's ``stale-if-error``). ``ttl = 0`` caches nothing fresh and
-keeps only the fallback. At most ``max_entries`` keys per name, least recently
-used first out.
+covers (RFC 5861's ``stale-if-error``). While a call refreshes an expired
+value, identical calls answer that value at once, ``stale`` without a cause, if
+it is at most ``ttl + stale_while_revalidate`` seconds old, instead of waiting
+for the refresh (RFC 5861's ``stale-while-revalidate``; 0 turns it off).
+``ttl = 0`` caches nothing fresh and keeps only the fallbacks. At most
+``max_entries`` keys per name, least recently used first out.
 """
 
 from __future__ import annotations
@@ -26,10 +29,13 @@ class Cache:
     ttl: float = 1.0
     stale_if_error: float = 0.0
     max_entries: int = 1024
+    stale_while_revalidate: float = 0.0
 
     def __post_init__(self) -> None:
         checks.number("cache", "ttl", self.ttl, minimum=0.0, strict=False)
         checks.number("cache", "stale_if_error", self.stale_if_error, minimum=0.0, strict=False)
+        swr = self.stale_while_revalidate
+        checks.number("cache", "stale_while_revalidate", swr, minimum=0.0, strict=False)
         checks.integer("cache", "max_entries", self.max_entries, minimum=1)
 
 
@@ -52,11 +58,16 @@ class CacheState:
             self.misses += 1
             return None
 
-    def fallback(self, key: Hashable, now: float) -> tuple[Any, float] | None:
-        """(value, age) of the last good value if still usable after a failure."""
+    def fallback(
+        self, key: Hashable, now: float, *, refreshing: bool = False
+    ) -> tuple[Any, float] | None:
+        """(value, age) of the last good value if still usable after a failure (or,
+        ``refreshing``, while an identical call refreshes it)."""
+        config = self.config
+        extra = config.stale_while_revalidate if refreshing else config.stale_if_error
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None or now - entry[1] >= self.config.ttl + self.config.stale_if_error:
+            if entry is None or now - entry[1] >= config.ttl + extra:
                 return None
             self.stale += 1
             return entry[0], now - entry[1]

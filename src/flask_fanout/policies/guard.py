@@ -38,15 +38,22 @@ class Guard:
         self._ids = itertools.count()
 
     def early(self, start: float) -> Outcome[Any] | None:
-        """An answer that needs no call: a fresh cached value, or the circuit is open."""
+        """An answer that needs no call: a fresh cached value, the last good one while
+        an identical call refreshes it (``stale_while_revalidate``), or an open circuit."""
         self.start = start
         now = time.monotonic()
         cache, breaker = self.state.cache, self.state.breaker
         if cache is not None:
             found = cache.fresh(self.key, now)
+            flights = self.state.flights
+            if found is None and flights is not None and flights.busy(self.key):
+                found = cache.fallback(self.key, now, refreshing=True)
+                flags = frozenset({"stale"})  # the last good value, while it is refreshed
+            else:
+                flags = frozenset({"cached"})
             if found is not None:
                 value, age = found
-                elapsed, flags = now - start, frozenset({"cached"})
+                elapsed = now - start
                 return Outcome(self.name, value, elapsed=elapsed, flags=flags, age=age, attempts=0)
         if breaker is not None and breaker.refuse(now):
             return self._fallback(self._open())

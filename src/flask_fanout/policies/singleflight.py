@@ -42,6 +42,10 @@ class Flights:
             flight = self._flights[key] = Flight()
             return flight, True
 
+    def busy(self, key: Hashable) -> bool:
+        """Whether a call for ``key`` is in flight now."""
+        return key in self._flights
+
     def land(self, key: Hashable, flight: Flight, outcome: Any) -> None:
         """The leader's outcome: wake the followers, end the flight."""
         with self._lock:
