@@ -15,6 +15,7 @@ from .blocking import gevent_is_patched
 from .cpu import CpuPool
 from .iopool import IOPool, io_pool
 from .metrics import Sample, new_recorder
+from .policies import Policies, Policy
 from .process_local import PerProcess
 from .settings import Settings
 
@@ -39,6 +40,7 @@ class FanoutState:
             dask_address=settings.dask_address,
         )
         self.admission = Admission(settings.max_inflight)
+        self.policies = Policies()
         self.exempt_endpoints: set[str] = set()
         self._exempt_paths: frozenset[str] | None = None
         self.recorder = new_recorder(
@@ -63,6 +65,7 @@ class FanoutState:
             cpu_in_flight=cpu["in_flight_chunks"],
             cpu_queued=cpu["queued_chunks"],
             totals={"rejected": self.admission.rejected, **cpu},
+            policies=self.policies.stats(),
         )
 
     def add_exempt(self, endpoints: Iterable[str]) -> None:
@@ -96,10 +99,12 @@ class Fanout:
     """
 
     def __init__(self, app: Flask | None = None) -> None:
+        self.app = app
         if app is not None:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
+        self.app = self.app or app
         state = FanoutState(Settings.from_mapping(app.config))
         app.extensions[EXTENSION_KEY] = state
         _live_states.add(state)
@@ -111,6 +116,11 @@ class Fanout:
             pause=lambda: state.settings.reject_pause if gevent_is_patched() else 0.0,
             retry_after=max(1, math.ceil(state.settings.reject_pause)),
         )
+
+    def policy(self, name: str, policy: Policy, *, app: Flask | None = None) -> None:
+        """Let every ``gather`` call named ``name`` (of ``app``, default this
+        extension's first app) go through ``policy``: name it once per dependency."""
+        fanout_state(app or self.app).policies.name(name, policy)
 
     @staticmethod
     def exempt(app: Flask, endpoints: Iterable[str]) -> None:
@@ -126,6 +136,11 @@ def fanout_state(app: Flask | None = None) -> FanoutState:
     except KeyError:
         raise RuntimeError("Fanout(app) was not set up for this app") from None
     return state
+
+
+def breaker_states(app: Flask | None = None) -> dict[str, str]:
+    """Each named call's circuit breaker in this process: ``closed``, ``half_open``, ``open``."""
+    return fanout_state(app).policies.breaker_states()
 
 
 def cpu_map(

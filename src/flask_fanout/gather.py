@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from functools import partial
 from typing import Any, TypeVar
 
 from .extension import fanout_state
 from .iopool import IOPool
 from .outcome import CallError, Outcome
+from .policies import Policy
+from .policies.guard import Guard
 
 T = TypeVar("T")
 
@@ -45,6 +47,7 @@ def gather_on(
     *,
     timeout: float | Mapping[str, float],
     deadline: float,
+    guards: Mapping[str, Guard] | None = None,
 ) -> dict[str, Outcome[T]]:
     """Run ``calls`` on ``pool``; return every outcome by name, in order.
 
@@ -53,15 +56,25 @@ def gather_on(
     reported as ``timeout`` and left behind: the answer never waits for it.
     Each call runs in its own copy of the caller's context: a ``Context`` may be
     entered by one thread at a time, so one copy shared by several tasks fails.
+    A call with a guard (its policy) may be answered without a task (cached, or
+    circuit open), runs through the guard, and its guard hears of its timeout.
     """
     start = time.monotonic()
+    guards = guards or {}
     limits: dict[Any, tuple[str, float]] = {}
+    outcomes: dict[str, Outcome[T]] = {}
     for name, call in calls.items():
         call_timeout = timeout[name] if isinstance(timeout, Mapping) else timeout
-        run = partial(contextvars.copy_context().run, _run, name, call, start)
-        limits[pool.start(run)] = (name, start + min(call_timeout, deadline))
+        until = start + min(call_timeout, deadline)
+        job: Callable[[], Outcome[Any]] = partial(_run, name, call, start)
+        guard = guards.get(name)
+        if guard is not None:
+            if (early := guard.early(start)) is not None:
+                outcomes[name] = early
+                continue
+            job = partial(guard.run, job, until)
+        limits[pool.start(partial(contextvars.copy_context().run, job))] = (name, until)
 
-    outcomes: dict[str, Outcome[T]] = {}
     pending = set(limits)
     while pending:
         now = time.monotonic()
@@ -70,7 +83,8 @@ def gather_on(
             pool.abandon(task)
             name, until = limits[task]
             message = f"{name} gave no answer within {until - start:.3g} s"
-            outcomes[name] = Outcome(name, error=CallError("timeout", message), elapsed=now - start)
+            late = Outcome[T](name, error=CallError("timeout", message), elapsed=now - start)
+            outcomes[name] = guards[name].gave_up(late) if name in guards else late
         if not pending:
             break
         next_limit = min(limits[t][1] for t in pending)
@@ -85,17 +99,24 @@ def gather(
     *,
     timeout: float | Mapping[str, float] | None = None,
     deadline: float | None = None,
+    policies: Mapping[str, Policy] | None = None,
+    keys: Mapping[str, Hashable] | None = None,
 ) -> dict[str, Outcome[T]]:
     """Run ``calls`` concurrently on the current app's I/O pool.
 
     ``timeout`` defaults to ``FANOUT_TIMEOUT`` and ``deadline`` to ``FANOUT_DEADLINE``.
+    A call goes through its entry of ``policies``, else the policy named for it
+    with ``Fanout.policy``; ``keys`` says what makes two calls of one name
+    identical for its cache and single-flight (default: the name alone).
     """
     state = fanout_state()
+    pool = state.io.get()
     outcomes = gather_on(
-        state.io.get(),
+        pool,
         calls,
         timeout=state.settings.timeout if timeout is None else timeout,
         deadline=state.settings.deadline if deadline is None else deadline,
+        guards=state.policies.guards(calls, pool, policies, keys),
     )
     state.recorder.calls(outcomes)
     return outcomes

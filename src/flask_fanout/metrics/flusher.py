@@ -18,6 +18,8 @@ import threading
 import time
 import weakref
 from bisect import bisect_left
+from collections.abc import Mapping
+from typing import Any
 
 from .instruments import CHUNK_BUCKETS, LATENCY_BUCKETS, Instruments, Series
 from .recorder import Recorder, chunks, events
@@ -146,8 +148,10 @@ class Flusher:
             ("in_flight", "limit", "io_running", "io_queued", "io_size", "chunks", "queued"), 0
         )
         counters = m.totals()
+        policy_gauges: dict[Any, float] = {}
         for found in [r for r in (ref() for ref in list(self.recorders)) if r is not None]:
             sample = found.sample()
+            self._policies(m, found, sample.policies, policy_gauges)
             gauges["in_flight"] += sample.requests_in_flight
             gauges["limit"] += sample.admission_limit
             gauges["io_running"] += sample.io_running
@@ -161,6 +165,8 @@ class Flusher:
                 if grown > 0:
                     counter.inc(grown)
                 found.seen[key] = current
+        for child, value in policy_gauges.items():
+            child.set(value)
         m.requests_in_flight.set(gauges["in_flight"])
         m.admission_limit.set(gauges["limit"])
         m.io_in_flight.set(gauges["io_running"])
@@ -168,6 +174,34 @@ class Flusher:
         m.io_size.set(gauges["io_size"])
         m.cpu_in_flight.set(gauges["chunks"])
         m.cpu_queued.set(gauges["queued"])
+
+    def _policies(
+        self,
+        m: Instruments,
+        found: Recorder,
+        policies: Mapping[str, Mapping[str, float]],
+        gauges: dict[Any, float],
+    ) -> None:
+        """One app's policy states: gauges added up in ``gauges``, counters grown."""
+        for name, stats in policies.items():
+            label = self._source_label(name)
+            for key, value in stats.items():
+                series = m.policy_child(key, label)
+                if series is None:
+                    continue
+                child, gauge = series
+                if gauge:
+                    if key == "breaker_state":  # the worst state, not a sum
+                        gauges[child] = max(gauges.get(child, 0.0), value)
+                    else:
+                        gauges[child] = gauges.get(child, 0.0) + value
+                    continue
+                seen_key = f"policy\0{name}\0{key}"
+                current, before = int(value), found.seen.get(seen_key, 0)
+                grown = current - before if current >= before else current
+                if grown > 0:
+                    child.inc(grown)
+                found.seen[seen_key] = current
 
 
 flusher = Flusher()

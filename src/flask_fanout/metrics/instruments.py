@@ -7,7 +7,7 @@ when first imported, so nothing may import it before ``fanout serve`` has set
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CHUNK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -82,6 +82,7 @@ class Instruments:
             "cpu_map() batches that failed, by reason: timeout or unavailable.",
             ["reason"],
         )
+        self._policies = _policy_series()
         self._children: dict[Any, Any] = {}
 
     def child(self, metric: Any, *labels: str) -> Any:
@@ -102,12 +103,90 @@ class Instruments:
             "unavailable_total": self.child(self.cpu_failures, "unavailable"),
         }
 
+    def policy_child(self, key: str, source: str) -> tuple[Any, bool] | None:
+        """The child series a key of ``Sample.policies`` feeds, and whether it is a
+        gauge (set) or a counter (grown); None for a key without a series."""
+        found = self._policies.get(key)
+        if found is None:
+            return None
+        metric, labels, gauge = found
+        return self.child(metric, source, *labels), gauge
 
-def _gauge(name: str, documentation: str) -> Any:
-    """A gauge summed over the live workers; a dead worker's value is dropped."""
+
+def _policy_series() -> dict[str, tuple[Any, tuple[str, ...], bool]]:
+    """The series of the call policies, by the ``Sample.policies`` key that feeds them."""
+    from prometheus_client import Counter
+
+    source = ["source"]
+    state = _gauge(
+        "fanout_breaker_state",
+        "Circuit breaker per call name: 0 closed, 1 half-open, 2 open (highest over workers).",
+        source,
+        mode="livemax",
+    )
+    moves = Counter(
+        "fanout_breaker_transitions_total",
+        "Circuit breaker state changes, by the state entered.",
+        ["source", "to"],
+    )
+    fast = Counter(
+        "fanout_breaker_fast_fails_total", "Calls answered circuit_open without a call.", source
+    )
+    in_use = _gauge("fanout_bulkhead_in_use", "Calls holding a bulkhead slot.", source)
+    rejected = Counter(
+        "fanout_bulkhead_rejected_total", "Calls answered rejected: the bulkhead was full.", source
+    )
+    retries = Counter("fanout_retries_total", "Retries sent (attempts after the first).", source)
+    retry_budget = _gauge(
+        "fanout_retry_budget", "Retries the retry budget allows now (summed over workers).", source
+    )
+    hedges = Counter(
+        "fanout_hedges_total",
+        "Hedged attempts: sent, and won (the hedge answered first).",
+        ["source", "result"],
+    )
+    hedge_budget = _gauge("fanout_hedge_budget", "Hedges the hedge budget allows now.", source)
+    cache = Counter(
+        "fanout_cache_total",
+        "Cache lookups: hit (fresh), miss, stale (the last good value answered a failure).",
+        ["source", "result"],
+    )
+    shared = Counter(
+        "fanout_shared_calls_total",
+        "Calls answered by an identical call in flight (single-flight).",
+        source,
+    )
+    return {
+        "breaker_state": (state, (), True),
+        "breaker_to_open_total": (moves, ("open",), False),
+        "breaker_to_half_open_total": (moves, ("half_open",), False),
+        "breaker_to_closed_total": (moves, ("closed",), False),
+        "breaker_fast_fails_total": (fast, (), False),
+        "bulkhead_in_use": (in_use, (), True),
+        "bulkhead_rejected_total": (rejected, (), False),
+        "retries_total": (retries, (), False),
+        "retry_budget": (retry_budget, (), True),
+        "hedges_sent_total": (hedges, ("sent",), False),
+        "hedges_won_total": (hedges, ("won",), False),
+        "hedge_budget": (hedge_budget, (), True),
+        "cache_hits_total": (cache, ("hit",), False),
+        "cache_misses_total": (cache, ("miss",), False),
+        "cache_stale_total": (cache, ("stale",), False),
+        "shared_total": (shared, (), False),
+    }
+
+
+def _gauge(
+    name: str,
+    documentation: str,
+    labels: list[str] | None = None,
+    *,
+    mode: Literal["livesum", "livemax"] = "livesum",
+) -> Any:
+    """A gauge summed (or ``mode``) over the live workers; a dead worker's value is dropped."""
     from prometheus_client import Gauge
 
-    return Gauge(name, documentation, multiprocess_mode="livesum")
+    return Gauge(name, documentation, labels or (), multiprocess_mode=mode)
 
 
 class Series:

@@ -28,3 +28,7 @@ class Sample:
     Keys: ``rejected``, ``chunks_submitted_total``, ``batches_inline_total``,
     ``batches_pooled_total``, ``timeouts_total``, ``unavailable_total``.
     """
+    policies: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    """Per call name, the state of its policy: gauges (``breaker_state``,
+    ``bulkhead_in_use``, ``retry_budget``, ``hedge_budget``) and totals (the keys
+    ending in ``_total``), as ``PolicyState.stats`` makes them."""

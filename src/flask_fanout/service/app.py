@@ -85,6 +85,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     fanout = Fanout(app)
     settings = app.extensions["fanout"].settings
     sources, _close = build_checked_sources(loaded, settings.io_threads)
+    for name, spec in loaded.sources.items():
+        if spec.policy is not None:
+            fanout.policy(name, spec.policy, app=app)
     app.extensions["fanout_service"] = ServiceState(loaded, sources)
     app.register_blueprint(aggregate)
     if loaded.routes:

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from flask_fanout import ConfigError, Settings
+from flask_fanout import ConfigError, Policy, Settings
 from flask_fanout.settings import parse_int, read_setting
 
 from .demo.database import ensure_demo_database
 from .http_config import HTTP_KEYS, HttpSettings, http_settings
+from .policy_config import POLICY_KEYS, source_policy
 from .primes import PrimeLimits
 from .route_config import RouteSpec, parse_routes
 from .sql_config import SQL_KEYS, sql_options
@@ -29,7 +30,7 @@ SOURCE_TYPES = {
     "sql": {"required": {"url", "query"}, "optional": set(SQL_KEYS)},
     "http": {"required": {"url"}, "optional": set(HTTP_KEYS)},
 }
-_COMMON_SOURCE_KEYS = {"type", "timeout"}
+_COMMON_SOURCE_KEYS = {"type", "timeout"} | POLICY_KEYS
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
 _PACKAGE_DATA = Path(__file__).parent / "demo" / "data"
 
@@ -42,6 +43,7 @@ class SourceSpec:
     type: str
     options: Mapping[str, Any]
     timeout: float | None = None
+    policy: Policy | None = None
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,8 @@ def _source_spec(name: str, table: object, environ: Mapping[str, str]) -> Source
         options.update(sql_options(where, table, environ))
     if kind == "http":
         options = {"url": table["url"], "settings": http_settings(where, table, environ)}
-    return SourceSpec(name, kind, options, float(timeout) if timeout is not None else None)
+    seconds = float(timeout) if timeout is not None else None
+    return SourceSpec(name, kind, options, seconds, source_policy(where, table))
 
 
 def _service_settings(values: Mapping[str, Any]) -> ServiceSettings:

@@ -80,11 +80,17 @@ class SourceError(Schema):
         required=True,
         metadata={
             "description": (
-                "timeout, unavailable, bad_response, tls_error, query_failed, too_large or error"
+                "timeout, unavailable, bad_response, tls_error, query_failed, too_large,"
+                " circuit_open, rejected or error"
             ),
         },
     )
     message = String(required=True)
+
+
+class Stale(Schema):
+    age_s = Float(required=True, metadata={"description": "Seconds since the value was fetched."})
+    cause = Nested(SourceError, allow_none=True, metadata={"description": "The failure it covers."})
 
 
 class Aggregate(Schema):
@@ -106,6 +112,13 @@ class Aggregate(Schema):
         values=Float(),
         required=True,
         metadata={"description": "Each source's time and the total, in milliseconds."},
+    )
+    stale = Dict(
+        keys=String(),
+        values=Nested(Stale),
+        metadata={
+            "description": "Sources whose result_NAME is their last good value (stale_if_error)."
+        },
     )
 
 

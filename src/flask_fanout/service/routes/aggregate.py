@@ -50,8 +50,10 @@ def read_all_sources() -> tuple[Response, int]:
 
     Each source has its own timeout and the whole request a deadline; a source that
     fails or times out becomes an entry of `errors` (code `timeout`, `unavailable`,
-    `bad_response`, `tls_error`, `query_failed`, `too_large` or `error`) and the
-    others still answer.
+    `bad_response`, `tls_error`, `query_failed`, `too_large`, `circuit_open`,
+    `rejected` or `error`) and the others still answer. A source with
+    `stale_if_error` answers its last good value instead, listed in `stale` with
+    its age and the failure.
     """
     sources = configured_sources()
     return read_sources({name: s for name, s in sources.items() if not s.parameters}, NO_PARAMS)
@@ -62,11 +64,13 @@ def read_sources(sources: Mapping[str, Source], params: Params) -> tuple[Respons
     started = time.monotonic()
     default_timeout = current_app.extensions["fanout"].settings.timeout
     timeouts = {name: s.timeout or default_timeout for name, s in sources.items()}
+    taken = {name: _taken(source, params) for name, source in sources.items()}
     calls = {
-        name: partial(source.read, timeouts[name], _taken(source, params))
-        for name, source in sources.items()
+        name: partial(source.read, timeouts[name], taken[name]) for name, source in sources.items()
     }
-    outcomes = gather(calls, timeout=timeouts)
+    # Calls of one source with other parameter values differ (for its cache, single-flight).
+    keys = {name: tuple(sorted(values.items())) for name, values in taken.items() if values}
+    outcomes = gather(calls, timeout=timeouts, keys=keys)
     return jsonify(_aggregate_body(outcomes, time.monotonic() - started)), _status(outcomes)
 
 
@@ -80,9 +84,18 @@ def _taken(source: Source, params: Params) -> Params:
 def _aggregate_body(outcomes: dict[str, Outcome[Any]], total: float) -> dict[str, Any]:
     body: dict[str, Any] = {f"result_{n}": o.value for n, o in outcomes.items() if o.ok}
     body["errors"] = {n: o.error.as_dict() for n, o in outcomes.items() if o.error is not None}
+    stale = {n: _stale(o) for n, o in outcomes.items() if o.stale}
+    if stale:  # only then: the answer keeps its shape for a source without a cache
+        body["stale"] = stale
     timing = {name: round(o.elapsed * 1000, 1) for name, o in outcomes.items()}
     body["timing_ms"] = {**timing, "total": round(total * 1000, 1)}
     return body
+
+
+def _stale(outcome: Outcome[Any]) -> dict[str, Any]:
+    """How old a stale result is, and the failure it stands in for."""
+    cause = outcome.cause.as_dict() if outcome.cause is not None else None
+    return {"age_s": round(outcome.age or 0.0, 3), "cause": cause}
 
 
 def _status(outcomes: dict[str, Outcome[Any]]) -> int:

@@ -7,10 +7,10 @@ from typing import Any
 from apiflask import APIBlueprint
 from flask import Response, current_app, jsonify
 
-from flask_fanout import metrics_response
+from flask_fanout import breaker_states, metrics_response
 
 from ..openapi import Health, Ready, Responses, json_response, sync_view
-from ..readiness import sources_check
+from ..readiness import breakers_check, sources_check
 from .aggregate import configured_sources
 
 operations = APIBlueprint(
@@ -45,6 +45,7 @@ def readyz() -> tuple[Response, int]:
         "io_pool": {"ready": True, "size": state.settings.io_threads},
         "cpu": {"ready": cpu_ready, "backend": state.settings.cpu_backend, "detail": cpu_reason},
         "sources": sources_check(configured_sources()),
+        "breakers": breakers_check(breaker_states()),
     }
     ready = all(check["ready"] for check in checks.values())
     return jsonify(status="ready" if ready else "not_ready", checks=checks), 200 if ready else 503
