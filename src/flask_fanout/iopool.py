@@ -1,15 +1,17 @@
 """The I/O pool: OS threads, or greenlets when gevent has patched the process.
 
 Both run a call and let the caller wait for the first of several to finish. Under
-gevent, greenlets spawned directly cost far less than thread-pool futures (whose
-locks and conditions become Python-level gevent objects), and at hundreds of
-requests per second that CPU is what decides the latency.
+gevent, worker greenlets cost far less than thread-pool futures (whose locks and
+conditions become Python-level gevent objects), and at hundreds of requests per
+second that CPU is what decides the latency.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Collection
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from functools import cache
 from typing import Any, Protocol
 
 from .blocking import gevent_is_patched
@@ -72,16 +74,55 @@ class ThreadIOPool:
 
 
 class GreenletIOPool:
-    """A bounded gevent pool: one greenlet per call."""
+    """At most ``size`` worker greenlets, kept and reused from call to call.
+
+    A fresh greenlet per call (``gevent.pool.Pool.spawn``) cost ~25 us a call
+    here, most of it Python 3.11 mapping and unmapping a new frame stack for
+    each greenlet (two system calls and its page faults); a parked worker takes
+    its next call for ~7 us (``python bench/iopool_bench.py``). A call beyond
+    ``size`` busy workers waits in a queue for the next free one.
+    """
 
     def __init__(self, size: int) -> None:
-        from gevent.pool import Pool
+        import gevent
 
         self.size = size
-        self.pool = Pool(size)
+        self._hub = gevent.get_hub()
+        self._idle: list[Any] = []  # parked workers, the most recently used last
+        self._queue: deque[Any] = deque()
+        self._workers: set[Any] = set()
+        self._busy = 0
+        self._task = _task_class()
 
     def start(self, fn: Callable[[], Any]) -> Any:
-        return self.pool.spawn(fn)
+        import gevent
+
+        task = self._task(fn)
+        if self._idle:
+            self._hub.loop.run_callback(self._idle.pop().switch, task)
+        elif len(self._workers) < self.size:
+            self._busy += 1  # counted as busy from here: it was spawned for this call
+            self._workers.add(gevent.spawn(self._work, task))
+        else:
+            self._queue.append(task)
+        return task
+
+    def _work(self, task: Any) -> None:
+        from gevent import getcurrent
+
+        me = getcurrent()
+        try:
+            while True:
+                task.run()
+                if self._queue:
+                    task = self._queue.popleft()
+                    continue
+                self._busy -= 1
+                self._idle.append(me)
+                task = self._hub.switch()  # parked until ``start`` hands it a call
+                self._busy += 1
+        finally:
+            self._workers.discard(me)
 
     def wait_any(self, tasks: Collection[Any], timeout: float) -> Collection[Any]:
         import gevent
@@ -93,18 +134,45 @@ class GreenletIOPool:
         return task.get(block=False)
 
     def abandon(self, task: Any) -> None:
-        # A greenlet that has started is left to its own I/O timeout: killing it
+        # A call that has started is left to its own I/O timeout: killing it
         # mid-call could hand a connection in use back to its pool.
-        if not task.started:
-            task.kill(block=False)
+        task.cancelled = True
 
     def shutdown(self) -> None:
-        self.pool.kill(block=False)
+        import gevent
+
+        self._queue.clear()
+        self._idle.clear()
+        gevent.killall(list(self._workers), block=False)
 
     def load(self) -> tuple[int, int]:
-        # A full pool blocks ``spawn`` on its semaphore: the waiters are the queue.
-        semaphore = getattr(self.pool, "_semaphore", None)
-        return len(self.pool), semaphore.linkcount() if semaphore is not None else 0
+        return self._busy, len(self._queue)
+
+
+@cache
+def _task_class() -> type:
+    from gevent.event import AsyncResult
+
+    class GreenletTask(AsyncResult):  # type: ignore[misc]  # gevent has no types
+        """A call for a worker greenlet; waited for like any gevent result."""
+
+        def __init__(self, fn: Callable[[], Any]) -> None:
+            super().__init__()
+            self.fn: Callable[[], Any] | None = fn
+            self.cancelled = False
+
+        def run(self) -> None:
+            if self.cancelled:
+                return
+            fn, self.fn = self.fn, None  # the call's closure may hold large answers
+            if fn is None:
+                return
+            try:
+                self.set(fn())
+            except Exception as exc:
+                self.set_exception(exc)
+
+    return GreenletTask
 
 
 def io_pool(size: int) -> IOPool:
