@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Collection
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from functools import cache
 from typing import Any, Protocol
 
 from .blocking import gevent_is_patched
@@ -73,14 +72,30 @@ class ThreadIOPool:
         return len(self._running), self.executor._work_queue.qsize()
 
 
+class _GreenletCall:
+    """A call for a worker greenlet: its function, then its value or error."""
+
+    __slots__ = ("cancelled", "done", "error", "fn", "value", "waiter")
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn: Callable[[], Any] | None = fn
+        self.value: Any = None
+        self.error: Exception | None = None
+        self.done = False
+        self.cancelled = False
+        self.waiter: Any = None  # the gevent Waiter of the greenlet waiting for it, if any
+
+
 class GreenletIOPool:
     """At most ``size`` worker greenlets, kept and reused from call to call.
 
-    A fresh greenlet per call (``gevent.pool.Pool.spawn``) cost ~25 us a call
+    A fresh greenlet per call (``gevent.pool.Pool.spawn``) cost ~27 us a call
     here, most of it Python 3.11 mapping and unmapping a new frame stack for
     each greenlet (two system calls and its page faults); a parked worker takes
-    its next call for ~7 us (``python bench/iopool_bench.py``). A call beyond
-    ``size`` busy workers waits in a queue for the next free one.
+    its next call for ~6 us (``python bench/iopool_bench.py``). A call beyond
+    ``size`` busy workers waits in a queue for the next free one. A finished
+    call wakes the greenlet in ``wait_any`` directly (one waiter at a time per
+    call), without gevent's result objects and their links.
     """
 
     def __init__(self, size: int) -> None:
@@ -89,51 +104,77 @@ class GreenletIOPool:
         self.size = size
         self._hub = gevent.get_hub()
         self._idle: list[Any] = []  # parked workers, the most recently used last
-        self._queue: deque[Any] = deque()
+        self._queue: deque[_GreenletCall] = deque()
         self._workers: set[Any] = set()
         self._busy = 0
-        self._task = _task_class()
 
-    def start(self, fn: Callable[[], Any]) -> Any:
+    def start(self, fn: Callable[[], Any]) -> _GreenletCall:
         import gevent
 
-        task = self._task(fn)
+        call = _GreenletCall(fn)
         if self._idle:
-            self._hub.loop.run_callback(self._idle.pop().switch, task)
+            self._hub.loop.run_callback(self._idle.pop().switch, call)
         elif len(self._workers) < self.size:
             self._busy += 1  # counted as busy from here: it was spawned for this call
-            self._workers.add(gevent.spawn(self._work, task))
+            self._workers.add(gevent.spawn(self._work, call))
         else:
-            self._queue.append(task)
-        return task
+            self._queue.append(call)
+        return call
 
-    def _work(self, task: Any) -> None:
+    def _work(self, call: _GreenletCall) -> None:
         from gevent import getcurrent
 
         me = getcurrent()
         try:
             while True:
-                task.run()
+                self._run(call)
                 if self._queue:
-                    task = self._queue.popleft()
+                    call = self._queue.popleft()
                     continue
                 self._busy -= 1
                 self._idle.append(me)
-                task = self._hub.switch()  # parked until ``start`` hands it a call
+                call = self._hub.switch()  # parked until ``start`` hands it a call
                 self._busy += 1
         finally:
             self._workers.discard(me)
 
-    def wait_any(self, tasks: Collection[Any], timeout: float) -> Collection[Any]:
-        import gevent
+    def _run(self, call: _GreenletCall) -> None:
+        fn, call.fn = call.fn, None  # the call's closure may hold large answers
+        if call.cancelled or fn is None:
+            return
+        try:
+            call.value = fn()
+        except Exception as exc:
+            call.error = exc
+        call.done = True
+        if call.waiter is not None:  # a Waiter is switched to from the hub only
+            self._hub.loop.run_callback(call.waiter.switch, None)
 
-        gevent.wait(list(tasks), timeout=timeout, count=1)
-        return [task for task in tasks if task.ready()]
+    def wait_any(self, tasks: Collection[_GreenletCall], timeout: float) -> Collection[Any]:
+        done = [call for call in tasks if call.done]
+        if done or timeout <= 0:
+            return done
+        from gevent.hub import Waiter
 
-    def result(self, task: Any) -> Any:
-        return task.get(block=False)
+        waiter = Waiter(self._hub)
+        timer = self._hub.loop.timer(timeout)
+        for call in tasks:
+            call.waiter = waiter
+        timer.start(waiter.switch, None)
+        try:
+            waiter.get()
+        finally:
+            timer.close()
+            for call in tasks:
+                call.waiter = None
+        return [call for call in tasks if call.done]
 
-    def abandon(self, task: Any) -> None:
+    def result(self, task: _GreenletCall) -> Any:
+        if task.error is not None:
+            raise task.error
+        return task.value
+
+    def abandon(self, task: _GreenletCall) -> None:
         # A call that has started is left to its own I/O timeout: killing it
         # mid-call could hand a connection in use back to its pool.
         task.cancelled = True
@@ -147,32 +188,6 @@ class GreenletIOPool:
 
     def load(self) -> tuple[int, int]:
         return self._busy, len(self._queue)
-
-
-@cache
-def _task_class() -> type:
-    from gevent.event import AsyncResult
-
-    class GreenletTask(AsyncResult):  # type: ignore[misc]  # gevent has no types
-        """A call for a worker greenlet; waited for like any gevent result."""
-
-        def __init__(self, fn: Callable[[], Any]) -> None:
-            super().__init__()
-            self.fn: Callable[[], Any] | None = fn
-            self.cancelled = False
-
-        def run(self) -> None:
-            if self.cancelled:
-                return
-            fn, self.fn = self.fn, None  # the call's closure may hold large answers
-            if fn is None:
-                return
-            try:
-                self.set(fn())
-            except Exception as exc:
-                self.set_exception(exc)
-
-    return GreenletTask
 
 
 def io_pool(size: int) -> IOPool:
