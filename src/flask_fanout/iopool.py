@@ -100,21 +100,23 @@ class GreenletIOPool:
 
     def __init__(self, size: int) -> None:
         import gevent
+        from gevent.hub import Waiter
 
         self.size = size
         self._hub = gevent.get_hub()
+        self._waiter = Waiter
         self._idle: list[Any] = []  # parked workers, the most recently used last
         self._queue: deque[_GreenletCall] = deque()
         self._workers: set[Any] = set()
         self._busy = 0
 
     def start(self, fn: Callable[[], Any]) -> _GreenletCall:
-        import gevent
-
         call = _GreenletCall(fn)
         if self._idle:
             self._hub.loop.run_callback(self._idle.pop().switch, call)
         elif len(self._workers) < self.size:
+            import gevent
+
             self._busy += 1  # counted as busy from here: it was spawned for this call
             self._workers.add(gevent.spawn(self._work, call))
         else:
@@ -154,9 +156,7 @@ class GreenletIOPool:
         done = [call for call in tasks if call.done]
         if done or timeout <= 0:
             return done
-        from gevent.hub import Waiter
-
-        waiter = Waiter(self._hub)
+        waiter = self._waiter(self._hub)
         timer = self._hub.loop.timer(timeout)
         for call in tasks:
             call.waiter = waiter
