@@ -1,13 +1,14 @@
 """The I/O pool: OS threads, or greenlets when gevent has patched the process.
 
 Both run a call and let the caller wait for the first of several to finish. Under
-gevent, greenlets spawned directly cost far less than thread-pool futures (whose
-locks and conditions become Python-level gevent objects), and at hundreds of
-requests per second that CPU is what decides the latency.
+gevent, worker greenlets cost far less than thread-pool futures (whose locks and
+conditions become Python-level gevent objects), and at hundreds of requests per
+second that CPU is what decides the latency.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Collection
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol
@@ -71,40 +72,122 @@ class ThreadIOPool:
         return len(self._running), self.executor._work_queue.qsize()
 
 
+class _GreenletCall:
+    """A call for a worker greenlet: its function, then its value or error."""
+
+    __slots__ = ("cancelled", "done", "error", "fn", "value", "waiter")
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn: Callable[[], Any] | None = fn
+        self.value: Any = None
+        self.error: Exception | None = None
+        self.done = False
+        self.cancelled = False
+        self.waiter: Any = None  # the gevent Waiter of the greenlet waiting for it, if any
+
+
 class GreenletIOPool:
-    """A bounded gevent pool: one greenlet per call."""
+    """At most ``size`` worker greenlets, kept and reused from call to call.
+
+    A fresh greenlet per call (``gevent.pool.Pool.spawn``) cost ~27 us a call
+    here, most of it Python 3.11 mapping and unmapping a new frame stack for
+    each greenlet (two system calls and its page faults); a parked worker takes
+    its next call for ~6 us (``python bench/iopool_bench.py``). A call beyond
+    ``size`` busy workers waits in a queue for the next free one. A finished
+    call wakes the greenlet in ``wait_any`` directly (one waiter at a time per
+    call), without gevent's result objects and their links.
+    """
 
     def __init__(self, size: int) -> None:
-        from gevent.pool import Pool
+        import gevent
+        from gevent.hub import Waiter
 
         self.size = size
-        self.pool = Pool(size)
+        self._hub = gevent.get_hub()
+        self._waiter = Waiter
+        self._idle: list[Any] = []  # parked workers, the most recently used last
+        self._queue: deque[_GreenletCall] = deque()
+        self._workers: set[Any] = set()
+        self._busy = 0
 
-    def start(self, fn: Callable[[], Any]) -> Any:
-        return self.pool.spawn(fn)
+    def start(self, fn: Callable[[], Any]) -> _GreenletCall:
+        call = _GreenletCall(fn)
+        if self._idle:
+            self._hub.loop.run_callback(self._idle.pop().switch, call)
+        elif len(self._workers) < self.size:
+            import gevent
 
-    def wait_any(self, tasks: Collection[Any], timeout: float) -> Collection[Any]:
-        import gevent
+            self._busy += 1  # counted as busy from here: it was spawned for this call
+            self._workers.add(gevent.spawn(self._work, call))
+        else:
+            self._queue.append(call)
+        return call
 
-        gevent.wait(list(tasks), timeout=timeout, count=1)
-        return [task for task in tasks if task.ready()]
+    def _work(self, call: _GreenletCall) -> None:
+        from gevent import getcurrent
 
-    def result(self, task: Any) -> Any:
-        return task.get(block=False)
+        me = getcurrent()
+        try:
+            while True:
+                self._run(call)
+                if self._queue:
+                    call = self._queue.popleft()
+                    continue
+                self._busy -= 1
+                self._idle.append(me)
+                call = self._hub.switch()  # parked until ``start`` hands it a call
+                self._busy += 1
+        finally:
+            self._workers.discard(me)
 
-    def abandon(self, task: Any) -> None:
-        # A greenlet that has started is left to its own I/O timeout: killing it
+    def _run(self, call: _GreenletCall) -> None:
+        fn, call.fn = call.fn, None  # the call's closure may hold large answers
+        if call.cancelled or fn is None:
+            return
+        try:
+            call.value = fn()
+        except Exception as exc:
+            call.error = exc
+        call.done = True
+        if call.waiter is not None:  # a Waiter is switched to from the hub only
+            self._hub.loop.run_callback(call.waiter.switch, None)
+
+    def wait_any(self, tasks: Collection[_GreenletCall], timeout: float) -> Collection[Any]:
+        done = [call for call in tasks if call.done]
+        if done or timeout <= 0:
+            return done
+        waiter = self._waiter(self._hub)
+        timer = self._hub.loop.timer(timeout)
+        for call in tasks:
+            call.waiter = waiter
+        timer.start(waiter.switch, None)
+        try:
+            waiter.get()
+        finally:
+            timer.close()
+            for call in tasks:
+                call.waiter = None
+        return [call for call in tasks if call.done]
+
+    def result(self, task: _GreenletCall) -> Any:
+        if task.error is not None:
+            raise task.error
+        return task.value
+
+    def abandon(self, task: _GreenletCall) -> None:
+        # A call that has started is left to its own I/O timeout: killing it
         # mid-call could hand a connection in use back to its pool.
-        if not task.started:
-            task.kill(block=False)
+        task.cancelled = True
 
     def shutdown(self) -> None:
-        self.pool.kill(block=False)
+        import gevent
+
+        self._queue.clear()
+        self._idle.clear()
+        gevent.killall(list(self._workers), block=False)
 
     def load(self) -> tuple[int, int]:
-        # A full pool blocks ``spawn`` on its semaphore: the waiters are the queue.
-        semaphore = getattr(self.pool, "_semaphore", None)
-        return len(self.pool), semaphore.linkcount() if semaphore is not None else 0
+        return self._busy, len(self._queue)
 
 
 def io_pool(size: int) -> IOPool:
