@@ -9,6 +9,7 @@ the upstream saw, not by timing:
 ``/echo``              JSON: the request's method, path, headers (lower-case) and body
 ``/json``              ``{"ok": true}``
 ``/auth``              200 when ``Authorization`` is ``Bearer <token>``, else 401
+``/users/<n>``         as ``/auth``, answering ``{"id": n, "name": "user n"}`` (the README's API)
 ``/slow?ms=N``         JSON after N milliseconds
 ``/status/<code>``     that status; ``?location=URL`` adds a ``Location``
 ``/hop/<n>``           302 to ``/hop/<n-1>`` (``?status=`` another code); ``/hop/0`` echoes
@@ -145,6 +146,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/auth":
             good = seen.headers.get("authorization") == f"Bearer {upstream.token}"
             self._send(200 if good else 401, {"authorized": good})
+        elif path.startswith("/users/") and path[7:].isdigit():
+            user = int(path[7:])
+            if seen.headers.get("authorization") == f"Bearer {upstream.token}":
+                self._send(200, {"id": user, "name": f"user {user}"})
+            else:
+                self._send(401, {"authorized": False})
         elif path == "/slow":
             time.sleep(int(query.get("ms", "100")) / 1000)
             self._send(200, {"slept_ms": int(query.get("ms", "100"))})
