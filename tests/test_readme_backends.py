@@ -2,7 +2,7 @@
 
 The example's ``fanout.toml`` is taken from the README and only the places that
 name the operator's machines are pointed at this machine's test servers, through
-``LOCAL`` (each must appear exactly once, so a reshaped example fails here): a
+``Backends.local()`` (each must appear exactly once, so a reshaped example fails): a
 local HTTPS API with a private CA made by trustme that checks the bearer token,
 the session's PostgreSQL with the example's user, database and table, and a text
 file. The secrets come from the environment, as the README says. Then the
@@ -11,7 +11,6 @@ example's own ``curl`` request is made in process and under ``fanout serve``.
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,14 +25,15 @@ from flask_fanout.service import create_app
 from tests.postgres import Postgres
 from tests.server.test_cli import fetch
 from tests.service.sources.upstreams import Pki, Upstream, serving
+from tests.test_readme import readme_block
 
-README = Path(__file__).resolve().parents[1] / "README.md"
 SECTION = "## Point it at your backends"
 API_TOKEN = "readme-t0ken-Kp4"
 DB_PASSWORD = "readme-db-pw-7Hx"
 NOTICE = "Maintenance on Sunday, 02:00 UTC.\n"
 
-# The user the example's request is for, and one it must never see: (id, user, total, date).
+# (id, user_id, total, created_at): user 42's orders on both sides of the dates the
+# example asks for, and user 43's, which no answer for user 42 may hold.
 ORDERS = [
     (3, 42, "5.00", "2024-06-01"),
     (7, 42, "19.90", "2025-03-01"),
@@ -42,23 +42,24 @@ ORDERS = [
 ]
 
 
-def section() -> str:
-    return README.read_text().split(SECTION, 1)[1].split("\n## ", 1)[0]
+def example_command(program: str) -> list[str]:
+    """The words of the one line of the example's commands that runs ``program``."""
+    lines = [line for line in readme_block(SECTION, "sh").splitlines() if program in line]
+    assert len(lines) == 1, lines
+    return shlex.split(lines[0], comments=True)
 
 
-def example_toml() -> str:
-    match = re.search(r"```toml\n(.*?)```", section(), re.S)
-    assert match, "the README lost its backends example"
-    return match.group(1)
+def test_the_commands_give_the_secrets_the_example_names() -> None:
+    words = example_command("fanout serve")
+    assert [w.split("=")[0] for w in words if "=" in w] == ["API_TOKEN", "DB_PASSWORD"]
+    assert words[-4:] == [".venv/bin/fanout", "serve", "--config", "fanout.toml"]
+    example = readme_block(SECTION, "toml")
+    assert "${API_TOKEN}" in example and "${DB_PASSWORD}" in example
 
 
 def example_request() -> str:
     """The path and query of the ``curl`` in the example's commands."""
-    match = re.search(r"```sh\n(.*?)```", section(), re.S)
-    assert match, "the README lost the example's commands"
-    curls = [line for line in match.group(1).splitlines() if line.startswith("curl ")]
-    assert len(curls) == 1, curls
-    parts = urlsplit(shlex.split(curls[0])[-1])
+    parts = urlsplit(example_command("curl ")[-1])
     assert (parts.scheme, parts.netloc) == ("http", "127.0.0.1:8000")
     return f"{parts.path}?{parts.query}"
 
@@ -81,7 +82,7 @@ class Backends:
 
     def config(self, path: Path) -> Path:
         """The example, pointed at the local servers, written to ``path``."""
-        text = example_toml()
+        text = readme_block(SECTION, "toml")
         for theirs, ours in self.local().items():
             assert text.count(theirs) == 1, f"the example no longer names {theirs!r} once"
             text = text.replace(theirs, ours)
