@@ -10,8 +10,7 @@ measured to be switched to if within 10% of this client's CPU per call, and is
 not: 124 µs per call for one ``HTTPClient`` per host and 134 µs through
 ``HTTPClientPool``, against 63 µs here (1.97x and 2.12x, medians of three runs of
 ``python bench/http_client.py --calls 3000 --rounds 5``, 2026-12-03), about what
-``http.client`` costs; it would also need its own TLS and redirect handling for
-what the http source configures. A request is
+``http.client`` costs. A request is
 serialized once (``httpwire.py``) and its answer parsed by llhttp through
 httptools (``httpconnection.py``); this module keeps idle connections per source
 and host, caps a source's connections (``max_connections``), opens TLS and maps
