@@ -37,6 +37,7 @@ OPERATIONS = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
+    ("GET", "/notes/{n}"),  # a declared route
 }
 
 
@@ -91,7 +92,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``fanout serve`` on 127.0.0.1 with a file source; its base URL."""
+    """``fanout serve`` on 127.0.0.1 with a file source and a declared route; its base URL."""
     root = tmp_path_factory.mktemp("docs-service")
     (root / "notes.txt").write_text("hello from the docs test\n")
     config = root / "fanout.toml"
@@ -101,6 +102,12 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             [sources.notes]
             type = "file"
             path = "{root / "notes.txt"}"
+
+            [routes.note]
+            path = "/notes/<int:n>"
+            sources = ["notes"]
+            [routes.note.query.limit]
+            type = "int"
             """
         )
     )
@@ -158,7 +165,7 @@ def _try_it_out(driver: Any, block_id: str, fill: dict[str, str]) -> tuple[str, 
     return status, json.loads(body)
 
 
-def test_docs_page_lists_the_endpoints_and_tries_is_prime(
+def test_docs_page_lists_the_endpoints_and_tries_them(
     service: str, browser: Any, tmp_path: Path
 ) -> None:
     from selenium.webdriver.common.by import By
@@ -193,5 +200,13 @@ def test_docs_page_lists_the_endpoints_and_tries_is_prime(
                 {"n": "11", "prime": True},
             ]
         }
+
+        status, body = _try_it_out(
+            browser,
+            "operations-routes-route_note",
+            {'tr[data-param-name="n"] input': "7", 'tr[data-param-name="limit"] input': "3"},
+        )
+        assert status == "200"
+        assert body["result_notes"] == "hello from the docs test\n" and body["errors"] == {}
     finally:
         browser.save_screenshot(str(tmp_path / "docs.png"))

@@ -6,7 +6,8 @@ content type, headers, body schema), the parsers raise nothing but
 :class:`PrimeInputError`, and ``is_prime`` agrees with sympy.
 
 Everything runs in-process on the WSGI app with the inline CPU backend, over real
-sources (a text file and an SQLite file), with a fixed number of examples and
+sources (a text file and an SQLite file) and a declared route with typed path
+and query parameters, with a fixed number of examples and
 derandomized generation, so a run is repeatable and takes well under a minute.
 """
 
@@ -67,6 +68,18 @@ def _build_app(root: Path) -> Flask:
             type = "sql"
             url = "sqlite:///{db}"
             query = "SELECT id, name, price FROM items"
+
+            [routes.note]
+            path = "/notes/<int:n>/<float:x>/<name>"
+            sources = ["file"]
+            [routes.note.query.limit]
+            type = "int"
+            [routes.note.query.ratio]
+            type = "float"
+            default = 1.5
+            [routes.note.query.tag]
+            type = "string"
+            default = ""
             """
         )
     )
@@ -153,6 +166,7 @@ def test_every_operation_is_fuzzed() -> None:
         "GET /healthz",
         "GET /readyz",
         "GET /metrics",
+        "GET /notes/{n}/{x}/{name}",
     }
 
 

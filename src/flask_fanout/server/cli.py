@@ -49,6 +49,7 @@ def _start_upstream(host: str) -> str:
 
 def serve(args: argparse.Namespace) -> int:
     from ..service.config import load_config
+    from ..service.startup import build_checked_sources
     from ..settings import ConfigError, Settings
     from .gunicorn import chain, gunicorn_options, run_gunicorn
 
@@ -59,6 +60,8 @@ def serve(args: argparse.Namespace) -> int:
     try:
         config = load_config()
         settings = Settings.from_mapping(config.flask)
+        # What create_app checks once the sources exist, before any worker forks.
+        build_checked_sources(config, settings.io_threads)[1]()
     except ConfigError as exc:
         print(f"fanout: configuration error: {exc}", file=sys.stderr)
         return 2

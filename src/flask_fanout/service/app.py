@@ -7,6 +7,8 @@ from typing import Any
 
 from apiflask import APIFlask
 from flask import Flask, Response
+from werkzeug.datastructures import ImmutableDict
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import Map
 
 from flask_fanout import Fanout
@@ -16,8 +18,11 @@ from .errors import register_error_handlers
 from .openapi import setup_openapi, version
 from .primes.routes import primes
 from .routes import aggregate, operations
+from .routes.converters import CONVERTERS
+from .routes.declared import declared_routes
 from .security import register_security
-from .sources import Source, SourceLimits, build_sources
+from .sources import Source
+from .startup import build_checked_sources
 
 
 class _Routes(Map):
@@ -25,7 +30,10 @@ class _Routes(Map):
 
     Werkzeug's default (``merge_slashes``) answers such paths with a 308 whose body
     is an HTML page; here they reach the views (a JSON 400 for a bad number) or 404.
+    ``int`` and ``float`` are the service's ASCII, bounded converters.
     """
+
+    default_converters = ImmutableDict({**Map.default_converters, **CONVERTERS})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("merge_slashes", False)
@@ -76,20 +84,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     fanout = Fanout(app)
     settings = app.extensions["fanout"].settings
-    sources, _close = build_sources(
-        loaded.sources,
-        SourceLimits(
-            io_threads=settings.io_threads,
-            file_max_bytes=loaded.service.file_max_bytes,
-            http_max_bytes=loaded.service.http_max_bytes,
-            sql_max_rows=loaded.service.sql_max_rows,
-        ),
-    )
+    sources, _close = build_checked_sources(loaded, settings.io_threads)
     app.extensions["fanout_service"] = ServiceState(loaded, sources)
     app.register_blueprint(aggregate)
+    if loaded.routes:
+        app.register_blueprint(declared_routes(loaded.routes, sources))
     app.register_blueprint(primes)
     app.register_blueprint(operations)
     fanout.exempt(app, ["operations.healthz", "operations.readyz", "operations.metrics"])
     register_error_handlers(app)
     register_security(app)
+    hops = loaded.service.proxy_hops
+    if hops:  # behind that many proxies: client address, scheme, host, port and prefix
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
+        )
     return app

@@ -21,12 +21,14 @@ from flask_fanout import ConfigError, Settings
 from flask_fanout.settings import parse_int, read_setting
 
 from .demo.database import ensure_demo_database
+from .http_config import HTTP_KEYS, HttpSettings, http_settings
 from .primes import PrimeLimits
+from .route_config import RouteSpec, parse_routes
 
 SOURCE_TYPES = {
     "file": {"required": {"path"}, "optional": set()},
     "sql": {"required": {"url", "query"}, "optional": set()},
-    "http": {"required": {"url"}, "optional": set()},
+    "http": {"required": {"url"}, "optional": set(HTTP_KEYS)},
 }
 _COMMON_SOURCE_KEYS = {"type", "timeout"}
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
@@ -65,6 +67,8 @@ class ServiceSettings:
     """FANOUT_DATA_DIR: where the embedded default database lives."""
     upstream_url: str = "http://127.0.0.1:8001"
     """FANOUT_UPSTREAM_URL: the demo upstream called by the default ``api`` source."""
+    proxy_hops: int = field(default=0, metadata={"minimum": 0})
+    """FANOUT_PROXY_HOPS: reverse proxies in front whose X-Forwarded-* headers are trusted."""
 
     @property
     def prime_limits(self) -> PrimeLimits:
@@ -84,6 +88,8 @@ class ServiceConfig:
     service: ServiceSettings
     sources: dict[str, SourceSpec] = field(default_factory=dict)
     config_file: str | None = None
+    routes: dict[str, RouteSpec] = field(default_factory=dict)
+    """The declared ``[routes.NAME]`` (``GET /`` is always there)."""
 
 
 def _setting_keys() -> set[str]:
@@ -107,7 +113,7 @@ def _toml_scalars(document: Mapping[str, Any]) -> dict[str, Any]:
     known = _setting_keys()
     scalars = {}
     for key, value in document.items():
-        if key == "sources":
+        if key in ("sources", "routes"):
             continue
         name = key.upper() if key.upper().startswith("FANOUT_") else f"FANOUT_{key.upper()}"
         if name not in known:
@@ -116,7 +122,7 @@ def _toml_scalars(document: Mapping[str, Any]) -> dict[str, Any]:
     return scalars
 
 
-def _source_spec(name: str, table: object) -> SourceSpec:
+def _source_spec(name: str, table: object, environ: Mapping[str, str]) -> SourceSpec:
     where = f"sources.{name}"
     if not _SOURCE_NAME.match(name):
         raise ConfigError(f"{where}: a source name is letters, digits, '_' and '-'")
@@ -137,14 +143,14 @@ def _source_spec(name: str, table: object) -> SourceSpec:
         isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
     ):
         raise ConfigError(f"{where}.timeout: must be a number of seconds > 0, got {timeout!r}")
-    if kind == "http" and not str(table["url"]).startswith(("http://", "https://")):
-        raise ConfigError(f"{where}.url: must start with http:// or https://")
     if kind == "sql":
         try:
             make_url(table["url"]).get_dialect()
         except Exception as exc:
             raise ConfigError(f"{where}.url: not a usable SQLAlchemy URL: {exc}") from None
     options = {k: v for k, v in table.items() if k not in _COMMON_SOURCE_KEYS}
+    if kind == "http":
+        options = {"url": table["url"], "settings": http_settings(where, table, environ)}
     return SourceSpec(name, kind, options, float(timeout) if timeout is not None else None)
 
 
@@ -153,7 +159,7 @@ def _service_settings(values: Mapping[str, Any]) -> ServiceSettings:
     parsed: dict[str, Any] = {}
     for f in fields(ServiceSettings):
         key, default = f"FANOUT_{f.name.upper()}", getattr(defaults, f.name)
-        parse = parse_int(1) if isinstance(default, int) else str
+        parse = parse_int(f.metadata.get("minimum", 1)) if isinstance(default, int) else str
         parsed[f.name] = read_setting(values, key, parse, default)
     return ServiceSettings(**parsed)
 
@@ -168,8 +174,12 @@ def default_sources(settings: ServiceSettings) -> dict[str, SourceSpec]:
             "sql",
             {"url": f"sqlite:///{database}", "query": "SELECT id, name, price FROM products"},
         ),
-        "api": SourceSpec("api", "http", {"url": settings.upstream_url.rstrip("/") + "/api/data"}),
+        "api": _http_spec("api", settings.upstream_url.rstrip("/") + "/api/data"),
     }
+
+
+def _http_spec(name: str, url: str) -> SourceSpec:
+    return SourceSpec(name, "http", {"url": url, "settings": HttpSettings(url, url)})
 
 
 def load_config(
@@ -191,9 +201,10 @@ def load_config(
     tables = document.get("sources", {})
     if not isinstance(tables, Mapping):
         raise ConfigError("sources: must be a table of [sources.NAME] tables")
-    sources = {name: _source_spec(name, table) for name, table in tables.items()}
+    sources = {name: _source_spec(name, table, environ) for name, table in tables.items()}
     if path and not sources:
         raise ConfigError(f"sources: {path} defines no [sources.NAME] table")
     if not sources:
         sources = default_sources(service)
-    return ServiceConfig(values, service, sources, str(path) if path else None)
+    routes = parse_routes(document.get("routes", {}), sources)
+    return ServiceConfig(values, service, sources, str(path) if path else None, routes)

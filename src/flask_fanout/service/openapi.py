@@ -7,10 +7,11 @@ bodies. Everything here is documentation only. apiflask's ``@input`` and
 ``@output`` would parse, validate and serialize every request; the service does
 not use them, because its own parsers (``primes/numbers.py``) already validate input
 exactly and answer with its JSON errors, and the hot paths must not pay for a
-second pass. The two things apiflask derives only from ``@input`` (a request
-body, and details of a path parameter) are declared with :func:`request_body`
-and :func:`path_parameter` and merged into the spec when it is built, once per
-process, on the first ``GET /openapi.json``. Views are registered unwrapped
+second pass. The things apiflask derives only from ``@input`` (a request body,
+details of a path parameter, query parameters) are declared with
+:func:`request_body`, :func:`path_parameter` and :func:`query_parameter` and
+merged into the spec when it is built, once per process, on the first
+``GET /openapi.json``. Views are registered unwrapped
 (:func:`sync_view`) and the app skips apiflask's ``make_response`` (``app.py``),
 so a request to the API runs exactly the code it would without apiflask.
 
@@ -78,7 +79,9 @@ class SourceError(Schema):
     code = String(
         required=True,
         metadata={
-            "description": "timeout, unavailable, bad_response, query_failed, too_large or error"
+            "description": (
+                "timeout, unavailable, bad_response, tls_error, query_failed, too_large or error"
+            ),
         },
     )
     message = String(required=True)
@@ -231,10 +234,18 @@ def path_parameter(name: str, **details: Any) -> Callable[[F], F]:
     return _extra("parameters", {name: details})
 
 
+def query_parameter(name: str, **details: Any) -> Callable[[F], F]:
+    """Document the query parameter ``name`` (required, schema, description)."""
+    return _extra("query", {name: {"in": "query", "name": name, **details}})
+
+
 def _extra(key: str, value: Any, schema: dict[str, Any] | None = None) -> Callable[[F], F]:
     def mark(view: F) -> F:
         extra: dict[str, Any] = view.__dict__.setdefault(_EXTRA, {})
-        extra[key] = value
+        if isinstance(value, dict) and isinstance(extra.get(key), dict):
+            extra[key] = {**extra[key], **value}  # one parameter per call
+        else:
+            extra[key] = value
         extra.setdefault("schemas", {}).update(schema or {})
         return view
 
@@ -259,6 +270,7 @@ def _merge_extras(app: APIFlask, spec: dict[str, Any] | str) -> dict[str, Any] |
                 operation["requestBody"] = extra["requestBody"]
             for parameter in operation.get("parameters", []):
                 parameter.update(extra.get("parameters", {}).get(parameter["name"], {}))
+            operation.setdefault("parameters", []).extend(extra.get("query", {}).values())
         schemas.update(extra["schemas"])
     return spec
 
@@ -320,6 +332,7 @@ __all__ = [
     "error",
     "json_response",
     "path_parameter",
+    "query_parameter",
     "request_body",
     "setup_openapi",
     "sync_view",

@@ -1,8 +1,16 @@
-"""The ``aggregate`` blueprint: ``GET /`` reads every configured source at once."""
+"""The ``aggregate`` blueprint: ``GET /`` reads every configured source at once.
+
+:func:`read_sources` is the one answer of every aggregate route: ``GET /`` and
+the declared routes (``declared.py``) only choose the sources and parameters.
+``GET /`` reads the sources that take no parameter; a source that does is read
+only by the declared routes that provide its parameters.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from apiflask import APIBlueprint
@@ -12,6 +20,7 @@ from flask_fanout import Outcome, gather
 
 from ..openapi import OVERLOADED, Aggregate, Responses, json_response, sync_view
 from ..sources import Source
+from ..sources.base import NO_PARAMS, Params
 
 aggregate = APIBlueprint(
     "aggregate",
@@ -25,7 +34,7 @@ def configured_sources() -> dict[str, Source]:
     return sources
 
 
-_AGGREGATE: Responses = {
+AGGREGATE_RESPONSES: Responses = {
     200: json_response("At least one source succeeded.", Aggregate),
     502: json_response("Every source failed (same body: see errors).", Aggregate),
     503: OVERLOADED,
@@ -34,24 +43,38 @@ _AGGREGATE: Responses = {
 
 
 @aggregate.get("/")
-@aggregate.doc(operation_id="readAllSources", responses=_AGGREGATE)
+@aggregate.doc(operation_id="readAllSources", responses=AGGREGATE_RESPONSES)
 @sync_view
 def read_all_sources() -> tuple[Response, int]:
     """Read every configured source at once; answer with what came back in time.
 
     Each source has its own timeout and the whole request a deadline; a source that
     fails or times out becomes an entry of `errors` (code `timeout`, `unavailable`,
-    `bad_response`, `query_failed`, `too_large` or `error`) and the others still answer.
+    `bad_response`, `tls_error`, `query_failed`, `too_large` or `error`) and the
+    others still answer.
     """
+    sources = configured_sources()
+    return read_sources({name: s for name, s in sources.items() if not s.parameters}, NO_PARAMS)
+
+
+def read_sources(sources: Mapping[str, Source], params: Params) -> tuple[Response, int]:
+    """Read ``sources`` at once, each with the ``params`` it takes; the aggregate answer."""
     started = time.monotonic()
     default_timeout = current_app.extensions["fanout"].settings.timeout
-    timeouts = {name: s.timeout or default_timeout for name, s in configured_sources().items()}
+    timeouts = {name: s.timeout or default_timeout for name, s in sources.items()}
     calls = {
-        name: (lambda s=source, t=timeouts[name]: s.read(t, {}))
-        for name, source in configured_sources().items()
+        name: partial(source.read, timeouts[name], _taken(source, params))
+        for name, source in sources.items()
     }
     outcomes = gather(calls, timeout=timeouts)
     return jsonify(_aggregate_body(outcomes, time.monotonic() - started)), _status(outcomes)
+
+
+def _taken(source: Source, params: Params) -> Params:
+    """The values of the parameters ``source`` takes, and no others."""
+    if not source.parameters:
+        return NO_PARAMS
+    return {name: params[name] for name in source.parameters}
 
 
 def _aggregate_body(outcomes: dict[str, Outcome[Any]], total: float) -> dict[str, Any]:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..config import SourceSpec
+from ..http_config import HttpSettings
 from .base import Source
 from .file import FileSource
 from .http import HttpSource
 from .httpclient import HttpClient
 from .sql import EngineCache, SqlSource
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -37,15 +41,28 @@ def build_sources(
                 name, options["url"], options["query"], engines, limits.sql_max_rows, spec.timeout
             )
         else:
-            sources[name] = HttpSource(
-                name, options["url"], http, limits.http_max_bytes, spec.timeout
-            )
+            sources[name] = _http_source(name, options["settings"], http, limits, spec.timeout)
 
     def close() -> None:
         engines.dispose()
         http.close()
 
     return sources, close
+
+
+def _http_source(
+    name: str, settings: HttpSettings, http: HttpClient, limits: SourceLimits, timeout: float | None
+) -> HttpSource:
+    if not settings.tls.verify:
+        _log.warning(
+            "sources.%s: verify = false: TLS certificates of %s are NOT checked; anyone on"
+            " the network path can read and change this source's requests and answers,"
+            " its headers included",
+            name,
+            settings.shown_url,
+        )
+    pool = http.pool(settings.tls, settings.max_connections)
+    return HttpSource(name, settings, pool, limits.http_max_bytes, timeout)
 
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""A keep-alive HTTP client for the ``http`` sources: sockets, httptools and a small pool.
+"""A keep-alive HTTP client for the ``http`` sources: sockets, httptools and small pools.
 
 Why not urllib3, the field's standard, or the standard library's ``http.client``?
 On 2 cores at hundreds of requests per second the client's CPU per call decides
@@ -7,62 +7,49 @@ with ``http.client`` and a quarter of urllib3's PoolManager (``python
 bench/http_client.py``; see bench/results/http_client.md). The protocol (status
 line, headers, Content-Length, chunked bodies, keep-alive rules) is parsed by
 llhttp, Node.js's parser, through httptools (the parser behind uvicorn). This
-module writes one fixed GET per URL, feeds what it reads to the parser, keeps
-idle connections per host and maps failures to source errors.
+module sends a prepared request (``httpwire.py``), feeds what it reads to the
+parser, keeps idle connections per source and host, caps a source's connections
+(``max_connections``) and maps failures to source errors. Messages name the URL
+as configured (``shown``), never a header: headers may carry secrets.
 """
 
 from __future__ import annotations
 
 import socket
 import ssl
-from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NamedTuple
 
 import httptools
 
-from flask_fanout import CallError
+from flask_fanout import CallError, run_blocking
 from flask_fanout.process_local import PerProcess
 
+from ..tls import TlsFileError, TlsSettings, describe_tls_failure
+from .httpwire import Request, Target
+
 _READ_SIZE = 65536
-_ACCEPT = "application/json, text/*;q=0.8"
 # A reused keep-alive connection the server has closed in the meantime fails on
-# first use with one of these, or ends before the first byte of an answer; a GET
-# is idempotent, so it is retried once on a fresh connection.
+# first use with one of these, or ends before the first byte of an answer; it is
+# retried once on a fresh connection (a POST too, as browsers do: nothing of the
+# answer came, and the server closed an idle connection, not one it was reading).
 _STALE = (BrokenPipeError, ConnectionResetError)
+_TLS_STALE = (ssl.SSLEOFError, ssl.SSLZeroReturnError)
+_Key = tuple[str, str, int]
 
 
 class _StaleConnection(Exception):
     """The server had closed the connection before or while we sent on it."""
 
 
-@dataclass(frozen=True)
-class _Target:
-    """A URL parsed once: where to connect and the bytes of its GET."""
-
-    scheme: str
-    host: str
-    port: int
-    request: bytes
-
-    @classmethod
-    def parse(cls, url: str) -> _Target:
-        parts = urlsplit(url)
-        default_port = 443 if parts.scheme == "https" else 80
-        host = parts.hostname or ""
-        port = parts.port or default_port
-        authority = f"[{host}]" if ":" in host else host
-        if port != default_port:
-            authority += f":{port}"
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        request = (
-            f"GET {quote(path, safe='/?&=%+:@!$,;~*()[]')} HTTP/1.1\r\n"
-            f"Host: {authority}\r\nAccept: {_ACCEPT}\r\nUser-Agent: flask-fanout\r\n\r\n"
-        )
-        return cls(parts.scheme, host, port, request.encode("ascii"))
-
-    @property
-    def key(self) -> tuple[str, str, int]:
-        return self.scheme, self.host, self.port
+class Answer(NamedTuple):
+    status: int
+    content_type: str
+    body: bytes
+    location: str | None
 
 
 class _Connection:
@@ -76,14 +63,17 @@ class _Connection:
         "complete",
         "connection",
         "content_type",
+        "key",
         "length",
+        "location",
         "parser",
         "size",
         "sock",
     )
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, key: tuple[str, str, int]) -> None:
         self.sock = sock
+        self.key = key
         self.parser = httptools.HttpResponseParser(self)
         self.on_message_begin()
 
@@ -91,6 +81,7 @@ class _Connection:
         self.body: list[bytes] = []
         self.size = 0
         self.content_type = ""
+        self.location: str | None = None
         self.length: int | None = None
         self.chunked = False
         self.connection = b""
@@ -107,6 +98,8 @@ class _Connection:
             self.chunked = True
         elif name == b"connection":
             self.connection = value.lower()
+        elif name == b"location":
+            self.location = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         self.close_delimited = self.length is None and not self.chunked
@@ -119,7 +112,9 @@ class _Connection:
         self.close_delimited = False
         self.complete = True
 
-    def get(self, request: bytes, timeout: float, max_bytes: int, url: str) -> tuple[int, bool]:
+    def exchange(
+        self, request: bytes, timeout: float, max_bytes: int, url: str
+    ) -> tuple[int, bool]:
         """Send ``request``, read one whole answer: (status, whether to reuse the connection).
 
         The answer's content type and body are left on the connection.
@@ -153,104 +148,269 @@ class _Connection:
         self.sock.close()
 
 
-class HttpClient:
-    """GETs over keep-alive connections, at most ``pool_size`` idle ones per host.
+class _PoolState:
+    """One process's connections of a pool: the idle ones by host, how many are
+    open (idle or in use), the slots of ``max_connections`` and the TLS context."""
 
-    The pool belongs to one process (sockets must not cross gunicorn's fork); a
+    def __init__(self, limit: int | None, keep_idle: int) -> None:
+        self.lock = threading.Lock()
+        self.idle: dict[_Key, list[_Connection]] = {}
+        self.open = 0
+        self.limit = limit
+        self.keep_idle = keep_idle
+        self.slots = threading.BoundedSemaphore(limit) if limit is not None else None
+        self.tls: ssl.SSLContext | None = None
+
+    def take_idle(self, key: _Key) -> _Connection | None:
+        with self.lock:
+            idle = self.idle.get(key)
+            return idle.pop() if idle else None
+
+    def reserve(self) -> None:
+        """Count a connection about to open. Under a limit, a call holds a slot and
+        no connection, so if the limit is reached one is idle (to another host): close it."""
+        with self.lock:
+            if self.limit is not None and self.open >= self.limit:
+                for idle in self.idle.values():
+                    if idle:
+                        idle.pop(0).close()
+                        self.open -= 1
+                        break
+            self.open += 1
+
+    def discard(self, connection: _Connection | None = None) -> None:
+        if connection is not None:
+            connection.close()
+        with self.lock:
+            self.open -= 1
+
+    def give_back(self, connection: _Connection, reusable: bool) -> None:
+        with self.lock:
+            idle = self.idle.setdefault(connection.key, [])
+            if reusable and len(idle) < self.keep_idle:
+                idle.append(connection)
+                return
+            self.open -= 1
+        connection.close()
+
+    def drop_idle(self, key: _Key) -> None:
+        with self.lock:
+            idle = self.idle.pop(key, [])
+            self.open -= len(idle)
+        for connection in idle:
+            connection.close()
+
+    def close(self) -> None:
+        for key in list(self.idle):
+            self.drop_idle(key)
+
+
+class ConnectionPool:
+    """The connections of one source: kept alive, at most ``keep_idle`` idle per
+    host, at most ``max_connections`` open at once (idle ones included), all with
+    the source's TLS settings.
+
+    The state belongs to one process (sockets must not cross gunicorn's fork); a
     connection is used by one call at a time, then handed back, unless the server
     asked to close it or the call failed.
     """
 
-    def __init__(self, pool_size: int) -> None:
-        self._pool_size = pool_size
-        self._idle: PerProcess[dict[tuple[str, str, int], list[_Connection]]]
-        self._idle = PerProcess(dict, close=_close_all)
-        self._targets: dict[str, _Target] = {}
-        self._tls: ssl.SSLContext | None = None
+    def __init__(
+        self,
+        keep_idle: int,
+        tls: TlsSettings | None = None,
+        max_connections: int | None = None,
+        contexts: TlsContexts | None = None,
+    ) -> None:
+        self.max_connections = max_connections
+        self._tls = tls or TlsSettings()
+        self._contexts = contexts or TlsContexts()
+        keep = min(keep_idle, max_connections or keep_idle)
+        self._state = PerProcess(lambda: _PoolState(max_connections, keep), close=_PoolState.close)
 
-    def get(self, url: str, timeout: float, max_bytes: int) -> tuple[int, str, bytes]:
-        """GET ``url``; return (status, content type, body) or raise :class:`CallError`."""
-        target = self._targets.get(url)
-        if target is None:
-            target = self._targets.setdefault(url, _Target.parse(url))
-        idle = self._idle.get().setdefault(target.key, [])
-        if idle:
+    @contextmanager
+    def slot(self, deadline: float, shown: str) -> Iterator[None]:
+        """Hold one of ``max_connections`` slots (waiting for one up to ``deadline``)."""
+        slots = self._state.get().slots
+        if slots is None:
+            yield
+            return
+        if not slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise CallError(
+                "timeout",
+                f"no free connection to {shown} in time (max_connections = {self.max_connections})",
+            )
+        try:
+            yield
+        finally:
+            slots.release()
+
+    def send(self, request: Request, deadline: float, max_bytes: int, shown: str) -> Answer:
+        """Send ``request``, read its answer whole, or raise :class:`CallError`."""
+        state = self._state.get()
+        connection = state.take_idle(request.target.key)
+        if connection is not None:
             try:
-                return self._exchange(idle.pop(), target, idle, timeout, max_bytes, url)
+                return self._exchange(state, connection, request, deadline, max_bytes, shown)
             except _StaleConnection:
                 # The server restarted or dropped idle connections: the other idle
                 # ones are likely dead too. Drop them all; retry on a fresh one.
-                while idle:
-                    idle.pop().close()
+                state.drop_idle(request.target.key)
+        connection = self._open(state, request.target, deadline, shown)
         try:
-            connection = _Connection(self._connect(target, timeout))
-        except TimeoutError:
-            raise CallError("timeout", f"could not connect to {url} in time") from None
-        except OSError as exc:
-            raise CallError("unavailable", f"cannot connect to {url}: {exc}") from None
-        try:
-            return self._exchange(connection, target, idle, timeout, max_bytes, url)
+            return self._exchange(state, connection, request, deadline, max_bytes, shown, True)
         except _StaleConnection as exc:
-            raise CallError("bad_response", f"{url} closed the connection: {exc}") from None
+            raise CallError("bad_response", f"{shown} closed the connection: {exc}") from None
 
-    def _connect(self, target: _Target, timeout: float) -> socket.socket:
-        sock = socket.create_connection((target.host, target.port), timeout)
+    def _open(self, state: _PoolState, target: Target, deadline: float, shown: str) -> _Connection:
+        state.reserve()
+        try:
+            return _Connection(self._connect(state, target, deadline, shown), target.key)
+        except BaseException:
+            state.discard()
+            raise
+
+    def _connect(
+        self, state: _PoolState, target: Target, deadline: float, shown: str
+    ) -> socket.socket:
+        try:
+            sock = socket.create_connection((target.host, target.port), _remaining(deadline))
+        except TimeoutError:
+            raise CallError("timeout", f"could not connect to {shown} in time") from None
+        except OSError as exc:
+            raise CallError("unavailable", f"cannot connect to {shown}: {exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if target.scheme != "https":
             return sock
-        if self._tls is None:
-            self._tls = ssl.create_default_context()
         try:
-            return self._tls.wrap_socket(sock, server_hostname=target.host)
+            if state.tls is None:
+                state.tls = self._contexts.get(self._tls)
+            return state.tls.wrap_socket(sock, server_hostname=target.host)
+        except TimeoutError:
+            sock.close()
+            raise CallError("timeout", f"no TLS handshake with {shown} in time") from None
+        except ssl.SSLError as exc:
+            sock.close()
+            reason = describe_tls_failure(exc)
+            raise CallError("tls_error", f"TLS with {shown} failed: {reason}") from None
+        except TlsFileError as exc:
+            sock.close()
+            raise CallError("tls_error", f"TLS settings for {shown}: {exc}") from None
+        except OSError as exc:
+            sock.close()
+            raise CallError("tls_error", f"TLS handshake with {shown} failed: {exc}") from None
         except BaseException:
             sock.close()
             raise
 
     def _exchange(
         self,
+        state: _PoolState,
         connection: _Connection,
-        target: _Target,
-        idle: list[_Connection],
-        timeout: float,
+        request: Request,
+        deadline: float,
         max_bytes: int,
-        url: str,
-    ) -> tuple[int, str, bytes]:
-        """One GET; the connection goes back to ``idle`` after a whole answer, else closes."""
+        shown: str,
+        fresh: bool = False,
+    ) -> Answer:
+        """One request; the connection goes back to the idle ones after a whole answer."""
         try:
-            status, reusable = connection.get(target.request, timeout, max_bytes, url)
+            status, reusable = connection.exchange(
+                request.wire, _remaining(deadline), max_bytes, shown
+            )
         except _STALE as exc:
-            connection.close()
+            state.discard(connection)
             raise _StaleConnection(str(exc) or type(exc).__name__) from None
         except TimeoutError:
-            connection.close()
-            raise CallError("timeout", f"no answer from {url} in time") from None
+            state.discard(connection)
+            raise CallError("timeout", f"no answer from {shown} in time") from None
+        except ssl.SSLError as exc:
+            state.discard(connection)
+            if not fresh and isinstance(exc, _TLS_STALE):
+                raise _StaleConnection("closed before answering") from None
+            reason = describe_tls_failure(exc)
+            raise CallError("tls_error", f"TLS with {shown} failed: {reason}") from None
         except OSError as exc:
-            connection.close()
-            raise CallError("unavailable", f"request to {url} failed: {exc}") from None
+            state.discard(connection)
+            raise CallError("unavailable", f"request to {shown} failed: {exc}") from None
         except BaseException:
-            connection.close()
+            state.discard(connection)
             raise
-        answer = status, connection.content_type, b"".join(connection.body)
+        body = b"".join(connection.body)
+        answer = Answer(status, connection.content_type, body, connection.location)
         connection.body = []
-        if reusable and len(idle) < self._pool_size:
-            idle.append(connection)
-        else:
-            connection.close()
+        state.give_back(connection, reusable)
         return answer
 
     def close(self) -> None:
-        self._idle.reset()
+        self._state.reset()
+
+
+class TlsContexts:
+    """One ``SSLContext`` per process and :class:`TlsSettings`, shared by the pools.
+
+    Loading the system trust store takes 60-100 ms of C: it runs off the gevent
+    hub (``run_blocking``), so the first HTTPS call does not stall the worker."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._made: PerProcess[dict[TlsSettings, ssl.SSLContext]] = PerProcess(dict)
+
+    def get(self, settings: TlsSettings) -> ssl.SSLContext:
+        made = self._made.get()
+        context = made.get(settings)
+        if context is None:
+            with self._lock:
+                context = made.get(settings)
+                if context is None:
+                    context = made[settings] = run_blocking(settings.context)
+        return context
+
+
+class HttpClient:
+    """The sources' pools (one per source), and plain GETs on a shared one."""
+
+    def __init__(self, pool_size: int) -> None:
+        self._pool_size = pool_size
+        self._contexts = TlsContexts()
+        self._pools: list[ConnectionPool] = []
+        self._shared = self.pool()
+        self._requests: dict[str, Request] = {}
+
+    def pool(
+        self, tls: TlsSettings | None = None, max_connections: int | None = None
+    ) -> ConnectionPool:
+        """A new pool, closed with this client."""
+        pool = ConnectionPool(self._pool_size, tls, max_connections, self._contexts)
+        self._pools.append(pool)
+        return pool
+
+    def get(self, url: str, timeout: float, max_bytes: int) -> tuple[int, str, bytes]:
+        """GET ``url``; return (status, content type, body) or raise :class:`CallError`."""
+        request = self._requests.get(url)
+        if request is None:
+            if len(self._requests) >= 1024:
+                self._requests.clear()
+            request = self._requests.setdefault(url, Request("GET", url))
+        answer = self._shared.send(request, time.monotonic() + timeout, max_bytes, url)
+        return answer.status, answer.content_type, answer.body
+
+    def close(self) -> None:
+        for pool in self._pools:
+            pool.close()
+
+
+def _remaining(deadline: float) -> float:
+    """Seconds left to ``deadline``; a deadline already past is a timeout, not a wait forever."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    return left
 
 
 def _send(sock: socket.socket, data: bytes) -> None:
     """``sendall`` in one system call: gevent's asks for the send buffer size
-    (``getsockopt``) before every send, and a GET fits in one ``send``."""
+    (``getsockopt``) before every send, and a request usually fits in one ``send``."""
     sent = sock.send(data)
     if sent < len(data):
         sock.sendall(memoryview(data)[sent:])
-
-
-def _close_all(pools: dict[tuple[str, str, int], list[_Connection]]) -> None:
-    for connections in pools.values():
-        for connection in connections:
-            connection.close()
