@@ -10,7 +10,13 @@ from typing import TypeVar
 
 from flask import Flask, current_app
 
-from .admission import Admission, AdmissionMiddleware, exempt_paths_of
+from .admission import (
+    Admission,
+    AdmissionMiddleware,
+    GradientLimit,
+    GradientParams,
+    exempt_paths_of,
+)
 from .blocking import gevent_is_patched
 from .cpu import CpuPool
 from .iopool import IOPool, io_pool
@@ -19,6 +25,9 @@ from .process_local import PerProcess
 from .settings import Settings
 
 EXTENSION_KEY = "fanout"
+COLD_START_INFLIGHT = 128  # the adaptive limit of a fresh worker (capped by the ceiling)
+# A connection's first 503 waits this long (jittered 0.5-1x, at most FANOUT_REJECT_PAUSE).
+FIRST_REJECT_PAUSE = float(__import__("os").environ.get("FANOUT_FIRST_HOLD", "0.25"))
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -38,7 +47,7 @@ class FanoutState:
             timeout=settings.cpu_timeout,
             dask_address=settings.dask_address,
         )
-        self.admission = Admission(settings.max_inflight)
+        self.admission = Admission(settings.max_inflight, _controller(settings))
         self.exempt_endpoints: set[str] = set()
         self._exempt_paths: frozenset[str] | None = None
         self.recorder = new_recorder(
@@ -54,9 +63,12 @@ class FanoutState:
         if pool is not None:
             running, waiting = pool.load()
         cpu = self.cpu.stats()
+        controller = self.admission.controller
         return Sample(
             requests_in_flight=self.admission.inflight,
             admission_limit=self.admission.limit,
+            admission_latency=controller.short if controller else 0.0,
+            admission_baseline=controller.baseline if controller else 0.0,
             io_running=running,
             io_queued=waiting,
             io_size=self.settings.io_threads,
@@ -78,6 +90,20 @@ class FanoutState:
     def shutdown(self) -> None:
         self.io.reset()
         self.cpu.shutdown()
+
+
+def _controller(settings: Settings) -> GradientLimit | None:
+    """The adaptive limit's controller, or None for a static limit."""
+    if settings.admission != "adaptive":
+        return None
+    return GradientLimit(
+        GradientParams(
+            floor=settings.min_inflight,
+            ceiling=settings.max_inflight,
+            initial=COLD_START_INFLIGHT,
+            tolerance=settings.latency_tolerance,
+        )
+    )
 
 
 @atexit.register
@@ -110,6 +136,7 @@ class Fanout:
             lambda: state.exempt_paths(app),
             pause=lambda: state.settings.reject_pause if gevent_is_patched() else 0.0,
             retry_after=max(1, math.ceil(state.settings.reject_pause)),
+            first_pause=lambda: min(FIRST_REJECT_PAUSE, state.settings.reject_pause),
         )
 
     @staticmethod

@@ -7,7 +7,7 @@ when first imported, so nothing may import it before ``fanout serve`` has set
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CHUNK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -51,7 +51,19 @@ class Instruments:
             "Requests holding an admission slot (exempt endpoints not counted).",
         )
         self.admission_limit = _gauge(
-            "fanout_admission_limit", "FANOUT_MAX_INFLIGHT summed over the live workers."
+            "fanout_admission_limit",
+            "The in-flight limit (adaptive, or FANOUT_MAX_INFLIGHT) summed over the live workers.",
+        )
+        self.admission_latency = _gauge(
+            "fanout_admission_latency_seconds",
+            "Latency the adaptive admission controller last saw (window mean plus "
+            "listen-queue wait), per worker.",
+            mode="liveall",
+        )
+        self.admission_baseline = _gauge(
+            "fanout_admission_baseline_seconds",
+            "No-load latency the adaptive admission controller compares with, per worker.",
+            mode="liveall",
         )
         self.io_in_flight = _gauge("fanout_io_calls_in_flight", "Calls running on the I/O pools.")
         self.io_queued = _gauge(
@@ -103,11 +115,11 @@ class Instruments:
         }
 
 
-def _gauge(name: str, documentation: str) -> Any:
-    """A gauge summed over the live workers; a dead worker's value is dropped."""
+def _gauge(name: str, documentation: str, mode: Literal["livesum", "liveall"] = "livesum") -> Any:
+    """A gauge of the live workers (summed, or one per pid with ``liveall``)."""
     from prometheus_client import Gauge
 
-    return Gauge(name, documentation, multiprocess_mode="livesum")
+    return Gauge(name, documentation, multiprocess_mode=mode)
 
 
 class Series:
