@@ -26,8 +26,10 @@ from .settings import Settings
 
 EXTENSION_KEY = "fanout"
 COLD_START_INFLIGHT = 128  # the adaptive limit of a fresh worker (capped by the ceiling)
-# A connection's first 503 waits this long (jittered 0.5-1x, at most FANOUT_REJECT_PAUSE).
-FIRST_REJECT_PAUSE = float(__import__("os").environ.get("FANOUT_FIRST_HOLD", "0.25"))
+# A connection's first 503 waits this long (jittered 0.5-1x, at most FANOUT_REJECT_PAUSE),
+# or the whole reject pause while new connections wait longer than QUEUE_WAIT_TO_HOLD.
+FIRST_REJECT_PAUSE = 0.1
+QUEUE_WAIT_TO_HOLD = 0.05
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -76,6 +78,21 @@ class FanoutState:
             cpu_queued=cpu["queued_chunks"],
             totals={"rejected": self.admission.rejected, **cpu},
         )
+
+    def first_reject_pause(self) -> float:
+        """How long a connection's first 503 is held: long while the listen queue backs up.
+
+        Clients that connect per request and retry at once wait in the listen
+        queue, in front of the connections that would be admitted; held, they
+        wait on a sleeping greenlet instead. Static admission holds none (as before).
+        """
+        controller = self.admission.controller
+        if controller is None:
+            return 0.0
+        pause = self.settings.reject_pause
+        if controller.queue_delay > QUEUE_WAIT_TO_HOLD:
+            return pause
+        return min(FIRST_REJECT_PAUSE, pause)
 
     def add_exempt(self, endpoints: Iterable[str]) -> None:
         self.exempt_endpoints.update(endpoints)
@@ -136,7 +153,7 @@ class Fanout:
             lambda: state.exempt_paths(app),
             pause=lambda: state.settings.reject_pause if gevent_is_patched() else 0.0,
             retry_after=max(1, math.ceil(state.settings.reject_pause)),
-            first_pause=lambda: min(FIRST_REJECT_PAUSE, state.settings.reject_pause),
+            first_pause=state.first_reject_pause,
         )
 
     @staticmethod

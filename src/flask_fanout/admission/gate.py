@@ -41,10 +41,12 @@ class Admission:
     def leave(self, started: float | None = None) -> None:
         """Free a slot; ``started`` (``time.perf_counter()`` at arrival) feeds the controller."""
         with self._lock:
-            controller = self.controller
-            if controller is not None and started is not None:
-                now = time.perf_counter()
-                limit = controller.observe(now - started, self._inflight, now)
-                if limit is not None:
-                    self.limit = limit
-            self._inflight -= 1
+            try:
+                controller = self.controller
+                if controller is not None and started is not None:
+                    now = time.perf_counter()
+                    limit = controller.observe(now - started, self._inflight, now)
+                    if limit is not None:
+                        self.limit = limit
+            finally:
+                self._inflight -= 1  # whatever happened above: a lost slot is lost for good

@@ -16,7 +16,8 @@ load, and shrinks the limit in proportion when the first outgrows the second:
   (:func:`set_queue_delay_probe`): a client's latency starts when it connects.
 - ``baseline``: the no-load latency. It follows a low quantile (p10) of each
   window, falling fast and rising slowly, and it does not rise while requests
-  are being turned away (unless the limit sits at its floor): under overload
+  are being turned away (unless the limit is down near its floor, below twice
+  it: then the requests are slow for another reason, a slower source): under overload
   every request is slower, and a baseline that followed would let the latency
   creep up without end, which is the known weakness of a plain long average.
 - The queue allowance lets the limit grow while latency is flat, faster from a
@@ -55,6 +56,8 @@ class GradientParams:
     baseline_fall: float = 0.5
     baseline_rise: float = 0.025
     """Per window: the baseline takes ~40 windows (~10 s) to follow a slower source."""
+    queue_weight: float = 0.0
+    """How much of the listen queue's wait counts as latency (see the README)."""
 
 
 _queue_delay_probe: Callable[[], float] | None = None
@@ -103,12 +106,13 @@ class GradientLimit:
             return None
         if now - self._window_start < self.params.window:
             return None
+        p = self.params
         samples = sorted(self._latencies)
         mean = math.fsum(samples) / len(samples)
         low = samples[len(samples) // 10]
         probe = _queue_delay_probe
         self.queue_delay = probe() if probe is not None else 0.0
-        self.update(mean + self.queue_delay, low, self._peak, self._shed)
+        self.update(mean + p.queue_weight * self.queue_delay, low, self._peak, self._shed)
         self._latencies = []
         self._peak = 0
         self._shed = False
@@ -139,5 +143,5 @@ class GradientLimit:
             self.baseline = low
         elif low < self.baseline:
             self.baseline += p.baseline_fall * (low - self.baseline)
-        elif not shed or self.limit <= p.floor:
+        elif not shed or self.limit < 2 * p.floor:
             self.baseline += p.baseline_rise * (low - self.baseline)

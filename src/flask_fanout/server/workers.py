@@ -173,7 +173,10 @@ class _QuietHandler(PyWSGIHandler):
 
 
 class _BalancedServer(PyWSGIServer):
-    max_accept = 1  # one connection per wake-up, so the workers interleave
+    # Connections accepted per wake-up, up to the share (``full`` is asked before
+    # each): at one per event-loop turn a busy worker took seconds to accept a wave
+    # of 1,000 connects, and capped clients that connect per request.
+    max_accept = 64
     slot: int | None = None
     workers = 1
     header_limits = (100, 8190)  # gunicorn's limit_request_fields, _field_size
