@@ -26,10 +26,9 @@ from .settings import Settings
 
 EXTENSION_KEY = "fanout"
 COLD_START_INFLIGHT = 128  # the adaptive limit of a fresh worker (capped by the ceiling)
-# A connection's first 503 waits this long (jittered 0.5-1x, at most FANOUT_REJECT_PAUSE),
-# or the whole reject pause while new connections wait longer than QUEUE_WAIT_TO_HOLD.
+# A connection's first 503 waits at least this long (jittered 0.5-1x, at most
+# FANOUT_REJECT_PAUSE): half of the 503s of clients that retry at once, for free.
 FIRST_REJECT_PAUSE = 0.1
-QUEUE_WAIT_TO_HOLD = 0.05
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -80,19 +79,18 @@ class FanoutState:
         )
 
     def first_reject_pause(self) -> float:
-        """How long a connection's first 503 is held: long while the listen queue backs up.
+        """How long a connection's first 503 is held: as long as the listen queue's wait.
 
         Clients that connect per request and retry at once wait in the listen
         queue, in front of the connections that would be admitted; held, they
-        wait on a sleeping greenlet instead. Static admission holds none (as before).
+        wait on a sleeping greenlet instead, and the queue, and its wait,
+        shrink: the hold follows the wait down. Never longer than the 503's
+        Retry-After (FANOUT_REJECT_PAUSE). Static admission holds none (as before).
         """
         controller = self.admission.controller
         if controller is None:
             return 0.0
-        pause = self.settings.reject_pause
-        if controller.queue_delay > QUEUE_WAIT_TO_HOLD:
-            return pause
-        return min(FIRST_REJECT_PAUSE, pause)
+        return min(self.settings.reject_pause, max(FIRST_REJECT_PAUSE, controller.queue_delay))
 
     def add_exempt(self, endpoints: Iterable[str]) -> None:
         self.exempt_endpoints.update(endpoints)
