@@ -129,7 +129,11 @@ class Settings:
     """FANOUT_REJECT_PAUSE: the Retry-After of a 503, rounded up to whole seconds;
     under gevent, a connection turned away again before then gets that next 503
     only 0.5-1 x this many seconds (jittered) after its last one. Keeps clients
-    that ignore Retry-After from starving the worker. 0 turns the hold off."""
+    that ignore Retry-After from starving the worker. With adaptive admission a
+    connection's first 503 is held too, 0.1 s or as long as new connections
+    wait in the listen queue, at most this (clients that connect per request
+    then wait held rather than in the queue, in front of admitted ones).
+    0 turns holding off."""
     cpu_backend: str = "process"
     """FANOUT_CPU_BACKEND: process, dask or inline."""
     cpu_workers: int = max(1, os.cpu_count() or 1)
