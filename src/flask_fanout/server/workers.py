@@ -173,9 +173,12 @@ class _QuietHandler(PyWSGIHandler):
 
 
 class _BalancedServer(PyWSGIServer):
-    # Connections accepted per wake-up, up to the share (``full`` is asked before
-    # each): at one per event-loop turn a busy worker took seconds to accept a wave
-    # of 1,000 connects, and capped clients that connect per request.
+    # Connections accepted per wake-up, within the share (``full`` is asked before
+    # each, so the balance holds): one per event-loop turn caps clients that
+    # connect per request at the loop's turn rate. The share still makes busy
+    # workers take turns: a wave of 1,000 connects took ~5 s to leave the listen
+    # queue at load 4 (``ss -lt``); a slack of 10-25 % of the share, tried against
+    # it, gave worse p99s in two runs each.
     max_accept = 64
     slot: int | None = None
     workers = 1
