@@ -20,14 +20,14 @@ counted apart), latency percentiles, and the upstream calls per request (counted
 the upstream). Stdlib and flask-fanout only. Writes ``bench/results/resilience.md``
 (``--output`` elsewhere, e.g. under ``bench/results/raw/`` for a quick run).
 
-The parts live in ``bench/resilience/``, the shared machinery in ``bench/harness/``.
+The parts live in ``bench/resilience_bench/``, the shared machinery in ``bench/harness/``.
 """
 
 from __future__ import annotations
 
 import sys
 
-from resilience.main import main
+from resilience_bench.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

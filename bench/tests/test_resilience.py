@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from harness.processes import HOST, Server, free_port
-from resilience.report import report
-from resilience.run import measure, median_row
-from resilience.upstream import SEED, upstream_calls, upstream_command
+from resilience_bench.report import report
+from resilience_bench.run import measure, median_row
+from resilience_bench.upstream import SEED, upstream_calls, upstream_command
 
 COMMITTED = Path(__file__).resolve().parents[1] / "results" / "resilience.md"
 LATENCY_MS = 20.0

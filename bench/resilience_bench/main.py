@@ -14,10 +14,10 @@ from pathlib import Path
 from harness.processes import HOST, Server, free_port
 from harness.results import RAW, RESULTS, write_results
 from harness.rounds import interleave
-from resilience.configs import CONFIGS
-from resilience.report import report
-from resilience.run import measure, median_row
-from resilience.upstream import upstream_command
+from resilience_bench.configs import CONFIGS
+from resilience_bench.report import report
+from resilience_bench.run import measure, median_row
+from resilience_bench.upstream import upstream_command
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from harness.processes import HOST, Server, free_port
 from harness.results import RAW
-from resilience.client import Run, open_loop
-from resilience.configs import CONFIGS, config_text
-from resilience.upstream import upstream_calls
+from resilience_bench.client import Run, open_loop
+from resilience_bench.configs import CONFIGS, config_text
+from resilience_bench.upstream import upstream_calls
 
 FANOUT = [sys.executable, "-m", "flask_fanout.server.cli"]
 MEDIANS = ("rps", "goodput", "good_pct", "stale_pct", "p50", "p90", "p99", "calls_per_request")

@@ -1,6 +1,6 @@
 """The flaky upstream: answers ``GET /`` after a latency, or never, for a share of calls.
 
-It runs as its own process (``python bench/resilience/upstream.py --port N``), so its
+It runs as its own process (``python bench/resilience_bench/upstream.py --port N``), so its
 event loop does not share a core's time slices with the generator's. Which calls hang
 follows a seeded generator: the first ``n`` calls hang as often as the first ``n``
 draws of ``random.Random(seed)`` fall under ``hang``. ``GET /count`` says how many calls

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from harness.results import table
-from resilience.configs import CACHE, CONFIGS, one_line
+from resilience_bench.configs import CACHE, CONFIGS, one_line
 
 HEADER = (
     "policies",
