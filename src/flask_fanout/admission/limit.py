@@ -56,8 +56,10 @@ class GradientParams:
     baseline_fall: float = 0.5
     baseline_rise: float = 0.025
     """Per window: the baseline takes ~40 windows (~10 s) to follow a slower source."""
-    queue_weight: float = 0.0
-    """How much of the listen queue's wait counts as latency (see the README)."""
+    queue_weight: float = 1.0
+    """How much of the listen queue's wait counts as latency: all of it, since a
+    client's latency starts when it connects (0 halved the 200s' p99 less well
+    with clients that connect per request; README, Admission control)."""
 
 
 _queue_delay_probe: Callable[[], float] | None = None
