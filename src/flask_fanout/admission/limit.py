@@ -12,7 +12,7 @@ load, and shrinks the limit in proportion when the first outgrows the second:
 
 - ``short``: the mean latency of the admitted requests that finished in the
   last window (at least ``window`` seconds and ``min_samples`` requests), plus
-  the time new connections wait in the listen queue when the server reports it
+  the mean time requests waited in the listen queue when the server reports it
   (:func:`set_queue_delay_probe`): a client's latency starts when it connects.
 - ``baseline``: the no-load latency. It follows a low quantile (p10) of each
   window, falling fast and rising slowly, and it does not rise while requests
@@ -56,8 +56,11 @@ class GradientParams:
     baseline_fall: float = 0.5
     baseline_rise: float = 0.025
     """Per window: the baseline takes ~40 windows (~10 s) to follow a slower source."""
-    queue_weight: float = 0.0
-    """How much of the listen queue's wait counts as latency (see the README)."""
+    queue_weight: float = 1.0
+    """How much of the listen queue's wait (as the probe reports it) counts as
+    latency: all of it, since a client's latency starts when it connects. 0
+    left the 200s' p99 2-3x higher with clients that connect per request
+    (README, Admission control)."""
 
 
 _queue_delay_probe: Callable[[], float] | None = None
@@ -66,9 +69,10 @@ _queue_delay_probe: Callable[[], float] | None = None
 def set_queue_delay_probe(probe: Callable[[], float] | None) -> None:
     """Let every controller of this process add ``probe()`` seconds to its latency.
 
-    The server calls this with an estimate of how long a new connection waits in
-    the listen queue before it is accepted: time the app cannot see, but its
-    clients do (``fanout serve`` reads the queue's depth from the kernel).
+    The server calls this with an estimate of how long a request waited, on
+    average, in the listen queue before it was read: time the app cannot see,
+    but its clients do (``fanout serve`` reads the queue's depth from the kernel
+    and weights it by the share of requests that came on new connections).
     """
     global _queue_delay_probe
     _queue_delay_probe = probe

@@ -141,7 +141,7 @@ class _QuietHandler(PyWSGIHandler):
         return _RequestHeaders(rfile, *self.server.header_limits)
 
     def log_request(self) -> None:
-        pass
+        self.server.answered += 1  # once per response: pywsgi's hook, its line unwritten
 
     def _write_with_headers(self, data: bytes) -> None:
         # pywsgi sends the head, then the body: two system calls per response.
@@ -188,7 +188,8 @@ class _BalancedServer(PyWSGIServer):
         super().__init__(*args, **kwargs)
         self.live = 0
         self.accepted = 0
-        self._probed = (time.monotonic(), 0)
+        self.answered = 0
+        self._probed = (time.monotonic(), 0, 0)
         # gevent installs the pool's ``full`` as an instance attribute, which
         # would hide the method below: keep it and consult it from there.
         self._pool_full = self.__dict__.pop("full", lambda: False)
@@ -231,19 +232,27 @@ class _BalancedServer(PyWSGIServer):
         set_queue_delay_probe(self.listen_queue_wait)
 
     def listen_queue_wait(self) -> float:
-        """Seconds a new connection waits to be accepted: queue depth / accept rate.
+        """Seconds an answer waited, on average, in the listen queue before it was read.
 
-        The workers share one listening socket, so its queue drains at about
-        ``workers`` times this worker's rate of accepts since the last call.
+        A new connection waits depth / accept rate (the workers share one
+        listening socket, so its queue drains at about ``workers`` times this
+        worker's rate of accepts since the last call). Only a request that came
+        on a new connection waited so: the wait is weighted by accepts per
+        answer, near 1 for clients that connect per request, near 0 for
+        kept-alive ones, whose requests never see the queue (while a wave of
+        connects is let in, the latency of those connections' requests must not
+        shrink the limit of a worker busy with kept-alive ones).
         """
         depth = listen_queue_depth(self.socket)
-        now, accepted = time.monotonic(), self.accepted
-        then, accepted_then = self._probed
-        self._probed = (now, accepted)
+        now, accepted, answered = time.monotonic(), self.accepted, self.answered
+        then, accepted_then, answered_then = self._probed
+        self._probed = (now, accepted, answered)
         if depth <= 0 or now <= then:
             return 0.0
-        rate = max(accepted - accepted_then, 1) / (now - then) * max(self.workers, 1)
-        return depth / rate
+        accepts = accepted - accepted_then
+        rate = max(accepts, 1) / (now - then) * max(self.workers, 1)
+        share = min(1.0, accepts / max(answered - answered_then, 1))
+        return depth / rate * share
 
     def _accept_again_when_fair(self) -> None:
         # Keep-alive connections rarely close, so nothing else would restart
