@@ -13,11 +13,6 @@ from flask_fanout.service.config import load_config
 from flask_fanout.service.sources import HttpSource, SourceLimits, build_sources
 
 
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return Pki.create(tmp_path_factory.mktemp("pki"))
-
-
 @pytest.fixture
 def https_upstream(pki: Pki) -> Iterator[Upstream]:
     with serving(pki, token="t0ken-for-tests") as upstream:

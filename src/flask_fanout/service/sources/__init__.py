@@ -8,9 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import make_url
 
-from ..config import SourceSpec
-from ..http_config import HttpSettings
-from ..sql_config import DEFAULT_POOL_SIZE
+from ..config import DEFAULT_POOL_SIZE, HttpSettings, SourceSpec
 from .base import Source
 from .file import FileSource
 from .http import HttpSource

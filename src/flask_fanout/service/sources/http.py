@@ -9,7 +9,7 @@ from typing import Any
 
 from flask_fanout import CallError
 
-from ..http_config import HttpSettings
+from ..config import HttpSettings
 from .base import NO_PARAMS, Params
 from .httpclient import ConnectionPool
 from .httpwire import Request

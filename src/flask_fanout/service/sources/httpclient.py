@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from flask_fanout import CallError, run_blocking
 from flask_fanout.process_local import PerProcess
 
-from ..tls import TlsFileError, TlsSettings, describe_tls_failure
+from ..config import TlsFileError, TlsSettings, describe_tls_failure
 from .httpconnection import Answer, Connection, Key, StaleConnection
 from .httpwire import Request, Target
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import URL, Dialect, Engine
 from flask_fanout import run_blocking
 from flask_fanout.process_local import PerProcess
 
-from ..sql_config import DEFAULT_POOL_SIZE
+from ..config import DEFAULT_POOL_SIZE
 
 _PURE_PYTHON_DRIVERS = {"pymysql", "pg8000"}
 
