@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tests.service.sources.upstreams import Pki
+from tests.service.sources.http.upstreams import Pki
 
 
 @pytest.fixture(scope="session")

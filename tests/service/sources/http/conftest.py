@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from tests.service.sources.upstreams import MakeSource, Pki, Upstream, serving
+from tests.service.sources.http.upstreams import MakeSource, Pki, Upstream, serving
 
 from flask_fanout.service.config import load_config
 from flask_fanout.service.sources import HttpSource, SourceLimits, build_sources

@@ -5,8 +5,8 @@ On 2 cores at hundreds of requests per second the client's CPU per call decides
 the race, and a GET over a reused connection costs about half as much here as
 with ``http.client`` and a quarter of urllib3's PoolManager (``python
 bench/http_client.py``; see bench/results/http_client.md). A request is
-serialized once (``httpwire.py``) and its answer parsed by llhttp through
-httptools (``httpconnection.py``); this module keeps idle connections per source
+serialized once (``wire.py``) and its answer parsed by llhttp through
+httptools (``connection.py``); this module keeps idle connections per source
 and host, caps a source's connections (``max_connections``), opens TLS and maps
 failures to source errors. Messages name the URL as configured (``shown``),
 never a header: headers may carry secrets.
@@ -24,9 +24,9 @@ from contextlib import contextmanager
 from flask_fanout import CallError, run_blocking
 from flask_fanout.process_local import PerProcess
 
-from ..config import TlsFileError, TlsSettings, describe_tls_failure
-from .httpconnection import Answer, Connection, Key, StaleConnection
-from .httpwire import Request, Target
+from ...config import TlsFileError, TlsSettings, describe_tls_failure
+from .connection import Answer, Connection, Key, StaleConnection
+from .wire import Request, Target
 
 # A reused keep-alive connection the server has closed in the meantime fails on
 # first use with one of these, or ends before the first byte of an answer; it is
