@@ -2,7 +2,10 @@
 
     python bench/http_client.py [--calls 3000] [--rounds 5] [--out FILE]
 
-Each client makes sequential keep-alive GETs of ``/api/data`` on the bundled
+The clients: urllib3 (``PoolManager`` and ``HTTPConnectionPool``), one kept-alive
+``http.client`` connection, geventhttpclient (``HTTPClient`` for one host, and
+``HTTPClientPool``, which a drop-in for any URL would use) and flask-fanout's
+``HttpClient``. Each makes sequential keep-alive GETs of ``/api/data`` on the bundled
 demo upstream (a separate process on 127.0.0.1), inside a gevent-patched
 process as in ``fanout serve``'s workers. Process CPU time per call on the
 client side is what counts: at hundreds of requests per second on 2 cores it

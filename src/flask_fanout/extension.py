@@ -10,7 +10,13 @@ from typing import TypeVar
 
 from flask import Flask, current_app
 
-from .admission import Admission, AdmissionMiddleware, exempt_paths_of
+from .admission import (
+    Admission,
+    AdmissionMiddleware,
+    GradientLimit,
+    GradientParams,
+    exempt_paths_of,
+)
 from .blocking import gevent_is_patched
 from .cpu import CpuPool
 from .iopool import IOPool, io_pool
@@ -20,6 +26,10 @@ from .process_local import PerProcess
 from .settings import Settings
 
 EXTENSION_KEY = "fanout"
+COLD_START_INFLIGHT = 128  # the adaptive limit of a fresh worker (capped by the ceiling)
+# A connection's first 503 waits at least this long (jittered 0.5-1x, at most
+# FANOUT_REJECT_PAUSE): half of the 503s of clients that retry at once, for free.
+FIRST_REJECT_PAUSE = 0.1
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -39,7 +49,7 @@ class FanoutState:
             timeout=settings.cpu_timeout,
             dask_address=settings.dask_address,
         )
-        self.admission = Admission(settings.max_inflight)
+        self.admission = Admission(settings.max_inflight, _controller(settings))
         self.policies = Policies()
         self.exempt_endpoints: set[str] = set()
         self._exempt_paths: frozenset[str] | None = None
@@ -56,9 +66,12 @@ class FanoutState:
         if pool is not None:
             running, waiting = pool.load()
         cpu = self.cpu.stats()
+        controller = self.admission.controller
         return Sample(
             requests_in_flight=self.admission.inflight,
             admission_limit=self.admission.limit,
+            admission_latency=controller.short if controller else 0.0,
+            admission_baseline=controller.baseline if controller else 0.0,
             io_running=running,
             io_queued=waiting,
             io_size=self.settings.io_threads,
@@ -67,6 +80,20 @@ class FanoutState:
             totals={"rejected": self.admission.rejected, **cpu},
             policies=self.policies.stats(),
         )
+
+    def first_reject_pause(self) -> float:
+        """How long a connection's first 503 is held: as long as the listen queue's wait.
+
+        Clients that connect per request and retry at once wait in the listen
+        queue, in front of the connections that would be admitted; held, they
+        wait on a sleeping greenlet instead, and the queue, and its wait,
+        shrink: the hold follows the wait down. Never longer than the 503's
+        Retry-After (FANOUT_REJECT_PAUSE). Static admission holds none (as before).
+        """
+        controller = self.admission.controller
+        if controller is None:
+            return 0.0
+        return min(self.settings.reject_pause, max(FIRST_REJECT_PAUSE, controller.queue_delay))
 
     def add_exempt(self, endpoints: Iterable[str]) -> None:
         self.exempt_endpoints.update(endpoints)
@@ -81,6 +108,20 @@ class FanoutState:
     def shutdown(self) -> None:
         self.io.reset()
         self.cpu.shutdown()
+
+
+def _controller(settings: Settings) -> GradientLimit | None:
+    """The adaptive limit's controller, or None for a static limit."""
+    if settings.admission != "adaptive":
+        return None
+    return GradientLimit(
+        GradientParams(
+            floor=settings.min_inflight,
+            ceiling=settings.max_inflight,
+            initial=COLD_START_INFLIGHT,
+            tolerance=settings.latency_tolerance,
+        )
+    )
 
 
 @atexit.register
@@ -115,6 +156,7 @@ class Fanout:
             lambda: state.exempt_paths(app),
             pause=lambda: state.settings.reject_pause if gevent_is_patched() else 0.0,
             retry_after=max(1, math.ceil(state.settings.reject_pause)),
+            first_pause=state.first_reject_pause,
         )
 
     def policy(self, name: str, policy: Policy, *, app: Flask | None = None) -> None:

@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+STATIC_MAX_INFLIGHT = 128  # FANOUT_MAX_INFLIGHT's default when FANOUT_ADMISSION is static
+
 
 class ConfigError(ValueError):
     """A setting is missing or has a value that cannot work."""
@@ -31,12 +33,14 @@ def parse_int(minimum: int = 0) -> Callable[[object], int]:
     return parse
 
 
-def parse_float(minimum: float = 0.0) -> Callable[[object], float]:
+def parse_float(minimum: float = 0.0, *, inclusive: bool = False) -> Callable[[object], float]:
     def parse(value: object) -> float:
         if isinstance(value, bool):
             raise ValueError("expected a number, got a boolean")
         number = float(str(value).strip()) if isinstance(value, str) else float(value)  # type: ignore[arg-type]
-        if not number > minimum:
+        if inclusive and not number >= minimum:
+            raise ValueError(f"must be >= {minimum}")
+        if not inclusive and not number > minimum:
             raise ValueError(f"must be > {minimum}")
         return number
 
@@ -97,17 +101,39 @@ class Settings:
     """FANOUT_TIMEOUT: default per-call timeout in seconds."""
     deadline: float = 10.0
     """FANOUT_DEADLINE: longest a whole fan-out may take, in seconds."""
-    max_inflight: int = 128
-    """FANOUT_MAX_INFLIGHT: requests a worker serves at once before answering 503.
+    admission: str = "adaptive"
+    """FANOUT_ADMISSION: adaptive or static, how a worker's in-flight limit is set.
 
-    Measured with 2 balanced gevent workers: 200 clients put ~100 on each (so 128
-    never turns one away), and more admitted requests than the CPU can finish in
-    about 0.3 s only make every admitted answer slower."""
+    adaptive: a gradient controller (:mod:`flask_fanout.admission.limit`) moves
+    the limit between FANOUT_MIN_INFLIGHT and FANOUT_MAX_INFLIGHT, from the
+    latency of admitted requests against their no-load latency; it starts at
+    128 (or the ceiling, if lower). static: the limit is FANOUT_MAX_INFLIGHT,
+    always (128 unless set, the fixed limit of earlier versions)."""
+    max_inflight: int = 512
+    """FANOUT_MAX_INFLIGHT: the most requests a worker serves at once before answering 503.
+
+    adaptive: the controller's ceiling, 512 (high enough that it never binds on
+    the http workload here, so the controller decides); static: the limit, 128
+    unless set. Measured with 2 balanced gevent workers: 200 clients put ~100 on
+    each (so 128 never turns one away), and more admitted requests than the CPU
+    can finish in about 0.3 s only make every admitted answer slower."""
+    min_inflight: int = 8
+    """FANOUT_MIN_INFLIGHT: the adaptive limit's floor, however slow requests get.
+
+    A worker keeps serving a few requests even when every one is slow (a slow
+    source rather than a busy CPU), and learns their new no-load latency."""
+    latency_tolerance: float = 1.15
+    """FANOUT_LATENCY_TOLERANCE: how much slower than at no load (>= 1.0) admitted
+    requests may get before the adaptive limit shrinks."""
     reject_pause: float = 1.0
     """FANOUT_REJECT_PAUSE: the Retry-After of a 503, rounded up to whole seconds;
     under gevent, a connection turned away again before then gets that next 503
     only 0.5-1 x this many seconds (jittered) after its last one. Keeps clients
-    that ignore Retry-After from starving the worker. 0 turns the hold off."""
+    that ignore Retry-After from starving the worker. With adaptive admission a
+    connection's first 503 is held too, 0.1 s or as long as new connections
+    wait in the listen queue, at most this (clients that connect per request
+    then wait held rather than in the queue, in front of admitted ones).
+    0 turns holding off."""
     cpu_backend: str = "process"
     """FANOUT_CPU_BACKEND: process, dask or inline."""
     cpu_workers: int = max(1, os.cpu_count() or 1)
@@ -129,8 +155,11 @@ class Settings:
             "io_threads": parse_int(1),
             "timeout": parse_float(),
             "deadline": parse_float(),
+            "admission": parse_choice("adaptive", "static"),
             "max_inflight": parse_int(1),
-            "reject_pause": parse_float(-1e-9),
+            "min_inflight": parse_int(1),
+            "latency_tolerance": parse_float(1.0, inclusive=True),
+            "reject_pause": parse_float(0.0, inclusive=True),
             "cpu_backend": parse_choice("process", "dask", "inline"),
             "cpu_workers": parse_int(1),
             "cpu_timeout": parse_float(),
@@ -147,7 +176,19 @@ class Settings:
             )
             for field in fields(cls)
         }
+        if (
+            values["admission"] == "static"
+            and read_setting(source, "FANOUT_MAX_INFLIGHT", parsers["max_inflight"], None) is None
+        ):
+            values["max_inflight"] = STATIC_MAX_INFLIGHT
+        if read_setting(source, "FANOUT_MIN_INFLIGHT", parsers["min_inflight"], None) is None:
+            values["min_inflight"] = min(values["min_inflight"], values["max_inflight"])
         settings = cls(**values)
+        if settings.admission == "adaptive" and settings.min_inflight > settings.max_inflight:
+            raise ConfigError(
+                f"FANOUT_MIN_INFLIGHT: {settings.min_inflight} is above "
+                f"FANOUT_MAX_INFLIGHT ({settings.max_inflight})"
+            )
         if settings.cpu_backend == "dask" and not settings.dask_address:
             raise ConfigError("FANOUT_DASK_ADDRESS: required when FANOUT_CPU_BACKEND is dask")
         return settings

@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 
 from flask_fanout import Fanout
+from flask_fanout.admission import Admission, AdmissionMiddleware, GradientLimit, GradientParams
 
 
 @pytest.fixture
@@ -111,8 +112,6 @@ def test_an_early_retry_gets_its_503_when_its_retry_after_ends() -> None:
     """The first 503 goes out at once; a retry before Retry-After waits it out."""
     import time
 
-    from flask_fanout.admission import Admission, AdmissionMiddleware
-
     def app(environ: dict[str, object], start_response: object) -> list[bytes]:
         return [b"served"]
 
@@ -145,3 +144,119 @@ def test_an_early_retry_gets_its_503_when_its_retry_after_ends() -> None:
     admission.limit = 1  # a slot is free: the early retry is served at once
     served, served_took = request(connection)
     assert served == b"served" and served_took < 0.2
+
+
+def test_a_rejected_request_never_enters_the_view() -> None:
+    """Adaptive (the default) or static, a 503 is answered before the app runs."""
+    calls: list[str] = []
+    for mode in ("adaptive", "static"):
+        app = Flask(__name__)
+        app.config.update(FANOUT_ADMISSION=mode, FANOUT_CPU_BACKEND="inline")
+        Fanout(app)
+
+        @app.get("/")
+        def view() -> str:
+            calls.append("view")
+            return "served"
+
+        app.extensions["fanout"].admission.limit = 0
+        response = app.test_client().get("/", buffered=True)
+        assert response.status_code == 503, mode
+        assert response.headers["Retry-After"] == "1"
+        assert response.get_json() == {
+            "error": "overloaded",
+            "message": "The server is at its limit of requests in flight; retry shortly.",
+            "limit": 0,
+        }
+        assert calls == [], f"{mode}: the view was called"
+
+
+def _held_round(app: Flask, gate: threading.Event, entered: threading.Semaphore, n: int) -> None:
+    """``n`` requests in flight at once, then all let go."""
+    client = app.test_client()
+    with ThreadPoolExecutor(n) as pool:
+        held = [pool.submit(client.get, "/work", buffered=True) for _ in range(n)]
+        for _ in range(n):
+            assert entered.acquire(timeout=5)
+        gate.set()
+        assert [f.result(10).status_code for f in held] == [200] * n
+    gate.clear()
+
+
+def test_the_adaptive_limit_follows_its_controller(
+    gated_app: tuple[Flask, threading.Event, threading.Semaphore],
+) -> None:
+    """Windows of busy, equally fast requests raise the limit, up to the ceiling."""
+    app, gate, entered = gated_app
+    state = app.extensions["fanout"]
+    params = GradientParams(floor=1, ceiling=6, initial=4, window=0.0, min_samples=2, tolerance=50)
+    state.admission = admission = Admission(0, GradientLimit(params))
+    app.wsgi_app.admission = admission  # type: ignore[attr-defined]
+    assert admission.limit == 4
+    seen = []
+    for _ in range(8):
+        _held_round(app, gate, entered, 4)
+        seen.append(admission.limit)
+    assert seen[-1] == 6 and seen == sorted(seen), seen
+    assert admission.inflight == 0
+
+
+def test_static_mode_keeps_its_limit() -> None:
+    app = Flask(__name__)
+    app.config.update(FANOUT_ADMISSION="static", FANOUT_CPU_BACKEND="inline")
+    Fanout(app)
+    app.get("/")(lambda: "ok")
+    state = app.extensions["fanout"]
+    assert state.admission.controller is None and state.admission.limit == 128
+    client = app.test_client()
+    assert {client.get("/", buffered=True).status_code for _ in range(300)} == {200}
+    assert state.admission.limit == 128
+    assert state.first_reject_pause() == 0.0, "a first 503 goes out at once, as before"
+
+
+def test_a_failing_controller_does_not_cost_a_slot() -> None:
+    class Broken(GradientLimit):
+        def observe(self, latency: float, inflight: int, now: float) -> int | None:
+            raise RuntimeError("controller bug")
+
+    admission = Admission(0, Broken())
+    assert admission.try_enter()
+    with pytest.raises(RuntimeError):
+        admission.leave(started=0.0)
+    assert admission.inflight == 0
+
+
+def test_a_first_503_is_held_but_only_up_to_max_held() -> None:
+    """Clients that connect per request wait held instead of in the listen queue."""
+    import time
+
+    def app(environ: dict[str, object], start_response: object) -> list[bytes]:
+        return [b"served"]
+
+    class Connection:
+        pass
+
+    def first_503_takes(max_held: int) -> float:
+        middleware = AdmissionMiddleware(
+            app, Admission(0), lambda: (), pause=lambda: 1.0, first_pause=lambda: 0.6,
+            max_held=max_held,
+        )  # fmt: skip
+        started = time.monotonic()
+        b"".join(middleware({"PATH_INFO": "/", "gunicorn.sock": Connection()}, lambda s, h: None))
+        return time.monotonic() - started
+
+    assert first_503_takes(max_held=1) >= 0.6 * 0.5  # jittered 0.5-1x
+    assert first_503_takes(max_held=0) < 0.6 * 0.5, "past max_held, 503s go out at once"
+
+
+def test_a_first_503_is_held_as_long_as_the_listen_queue_makes_clients_wait() -> None:
+    app = Flask(__name__)
+    app.config.update(FANOUT_CPU_BACKEND="inline", FANOUT_REJECT_PAUSE=2.0)
+    Fanout(app)
+    state = app.extensions["fanout"]
+    controller = state.admission.controller
+    assert state.first_reject_pause() == 0.1, "no queue: a brief hold"
+    controller.queue_delay = 0.7
+    assert state.first_reject_pause() == 0.7
+    controller.queue_delay = 30.0
+    assert state.first_reject_pause() == 2.0, "never past the Retry-After"

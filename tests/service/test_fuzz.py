@@ -91,6 +91,7 @@ def _build_app(root: Path) -> Flask:
         {
             "FANOUT_CONFIG": str(config),
             "FANOUT_CPU_BACKEND": "inline",
+            "FANOUT_ADMISSION": "static",  # a fixed limit: the fuzzer must not meet a 503
             "FANOUT_MAX_INFLIGHT": 10**9,
             "FANOUT_PRIME_MAX_NUMBERS": 50,
             "FANOUT_PRIME_MAX_DIGITS": 60,

@@ -16,6 +16,14 @@ read at once, and admitted if a slot is free, but if it is turned away again its
 503 is sent only when the Retry-After it ignored is over. Only the early retries
 of a rejected client wait; a request that gets a slot never does, so overload
 never shows up as a slow 200.
+
+A client that opens a new connection per request escapes that memory, and
+retrying at once it churns through the listen queue, where every new
+connection, the ones that will be admitted too, waits its turn behind the
+rejected ones. So the first 503 of a connection is held too, briefly
+(``first_pause``): a rejected client then waits on a cheap sleeping greenlet
+instead of in the queue. At most ``max_held`` 503s are held at once; past that
+they go out at once, so holding stays bounded.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import random
 import time
 import weakref
 from collections.abc import Callable, Collection, Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wsgi import ClosingIterator
@@ -40,7 +49,8 @@ class AdmissionMiddleware:
 
     ``exempt_paths`` (health checks, metrics) always go through. A slot is held
     until the response body has been sent. ``pause`` (seconds, 0 for none) bounds
-    how long an early retry's 503 is held and must not exceed ``retry_after``.
+    how long an early retry's 503 is held and must not exceed ``retry_after``;
+    ``first_pause`` (at most ``pause``) how long a connection's first 503 is.
     """
 
     def __init__(
@@ -50,54 +60,87 @@ class AdmissionMiddleware:
         exempt_paths: Callable[[], Collection[str]],
         pause: Callable[[], float] = lambda: 0.0,
         retry_after: int = 1,
+        first_pause: Callable[[], float] = lambda: 0.0,
+        max_held: int = 2048,
     ) -> None:
         self.app = app
         self.admission = admission
         self._exempt_paths = exempt_paths
         self._pause = pause
+        self._first_pause = first_pause
+        self._max_held = max_held
+        self.held = 0
         self._retry_at: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
-        body = json.dumps(
-            {
-                "error": "overloaded",
-                "message": "The server is at its limit of requests in flight; retry shortly.",
-                "limit": admission.limit,
-            }
-        ).encode()
-        self._body = [body]
-        self._headers = [
-            ("Content-Type", "application/json"),
-            ("Content-Length", str(len(body))),
-            ("Retry-After", str(retry_after)),
-            ("Cache-Control", "no-store"),
-            ("X-Content-Type-Options", "nosniff"),
-        ]
+        self._bodies: dict[int, list[bytes]] = {}
+        self._retry_after = str(retry_after)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") in self._exempt_paths():
             return self.app(environ, start_response)
-        if not self.admission.try_enter():
+        admission = self.admission
+        started = time.perf_counter()
+        if not admission.try_enter():
             connection = environ.get("gunicorn.sock") or environ.get("gunicorn.socket")
-            self._wait_out_retry_after(connection)
-            start_response("503 Service Unavailable", list(self._headers))
-            return self._body
+            self._hold(connection)
+            body = self._body(admission.limit)
+            start_response("503 Service Unavailable", self._headers(body))
+            return body
         try:
-            return ClosingIterator(self.app(environ, start_response), self.admission.leave)
+            return ClosingIterator(
+                self.app(environ, start_response), partial(admission.leave, started)
+            )
         except BaseException:
-            self.admission.leave()
+            admission.leave()
             raise
 
-    def _wait_out_retry_after(self, connection: Any) -> None:
-        """Hold a 503 for a client that came back before its last Retry-After ended."""
+    def _body(self, limit: int) -> list[bytes]:
+        """The 503's body for this limit, made once per limit (it changes rarely)."""
+        body = self._bodies.get(limit)
+        if body is None:
+            if len(self._bodies) > 64:
+                self._bodies.clear()
+            text = json.dumps(
+                {
+                    "error": "overloaded",
+                    "message": "The server is at its limit of requests in flight; retry shortly.",
+                    "limit": limit,
+                }
+            )
+            body = self._bodies[limit] = [text.encode()]
+        return body
+
+    def _headers(self, body: list[bytes]) -> list[tuple[str, str]]:
+        return [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body[0]))),
+            ("Retry-After", self._retry_after),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+
+    def _hold(self, connection: Any) -> None:
+        """Hold a 503: a connection's first briefly, an early retry to its Retry-After."""
         pause = self._pause()
         if pause <= 0 or connection is None:
             return
+        now = time.monotonic()
         retry_at = self._retry_at.get(connection)
-        if retry_at is not None:
-            time.sleep(max(0.0, retry_at - time.monotonic()))
+        wait = (
+            retry_at - now
+            if retry_at is not None
+            else self._first_pause() * random.uniform(0.5, 1.0)
+        )
+        if wait > 0 and self.held < self._max_held:
+            self.held += 1
+            try:
+                time.sleep(wait)
+            finally:
+                self.held -= 1
+            now = time.monotonic()
         # Jittered, so that clients turned away together do not return together, and
         # never past ``pause`` (at most the Retry-After sent): a client that waited
         # as told is not held.
-        self._retry_at[connection] = time.monotonic() + pause * random.uniform(0.5, 1.0)
+        self._retry_at[connection] = now + pause * random.uniform(0.5, 1.0)
 
 
 def exempt_paths_of(app: Any, endpoints: Collection[str]) -> frozenset[str]:

@@ -149,11 +149,14 @@ class Flusher:
         )
         counters = m.totals()
         policy_gauges: dict[Any, float] = {}
+        latency = baseline = 0.0
         for found in [r for r in (ref() for ref in list(self.recorders)) if r is not None]:
             sample = found.sample()
             self._policies(m, found, sample.policies, policy_gauges)
             gauges["in_flight"] += sample.requests_in_flight
             gauges["limit"] += sample.admission_limit
+            latency = max(latency, sample.admission_latency)
+            baseline = max(baseline, sample.admission_baseline)
             gauges["io_running"] += sample.io_running
             gauges["io_queued"] += sample.io_queued
             gauges["io_size"] += sample.io_size
@@ -169,6 +172,8 @@ class Flusher:
             child.set(value)
         m.requests_in_flight.set(gauges["in_flight"])
         m.admission_limit.set(gauges["limit"])
+        m.admission_latency.set(latency)
+        m.admission_baseline.set(baseline)
         m.io_in_flight.set(gauges["io_running"])
         m.io_queued.set(gauges["io_queued"])
         m.io_size.set(gauges["io_size"])

@@ -51,7 +51,19 @@ class Instruments:
             "Requests holding an admission slot (exempt endpoints not counted).",
         )
         self.admission_limit = _gauge(
-            "fanout_admission_limit", "FANOUT_MAX_INFLIGHT summed over the live workers."
+            "fanout_admission_limit",
+            "The in-flight limit (adaptive, or FANOUT_MAX_INFLIGHT) summed over the live workers.",
+        )
+        self.admission_latency = _gauge(
+            "fanout_admission_latency_seconds",
+            "Latency the adaptive admission controller last saw (window mean plus "
+            "listen-queue wait), per worker.",
+            mode="liveall",
+        )
+        self.admission_baseline = _gauge(
+            "fanout_admission_baseline_seconds",
+            "No-load latency the adaptive admission controller compares with, per worker.",
+            mode="liveall",
         )
         self.io_in_flight = _gauge("fanout_io_calls_in_flight", "Calls running on the I/O pools.")
         self.io_queued = _gauge(
@@ -181,7 +193,7 @@ def _gauge(
     documentation: str,
     labels: list[str] | None = None,
     *,
-    mode: Literal["livesum", "livemax"] = "livesum",
+    mode: Literal["livesum", "livemax", "liveall"] = "livesum",
 ) -> Any:
     """A gauge summed (or ``mode``) over the live workers; a dead worker's value is dropped."""
     from prometheus_client import Gauge

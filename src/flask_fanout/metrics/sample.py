@@ -17,6 +17,10 @@ class Sample:
 
     requests_in_flight: int = 0
     admission_limit: int = 0
+    admission_latency: float = 0.0
+    """Seconds: the latency the adaptive controller last saw (0 when static)."""
+    admission_baseline: float = 0.0
+    """Seconds: the no-load latency it compared with (0 when static)."""
     io_running: int = 0
     io_queued: int = 0
     io_size: int = 0
