@@ -32,7 +32,7 @@ import urllib3  # noqa: E402
 from geventhttpclient import HTTPClient as GeventHTTPClient  # noqa: E402
 from geventhttpclient.client import HTTPClientPool  # noqa: E402
 
-from flask_fanout.service.sources.httpclient import HttpClient  # noqa: E402
+from flask_fanout.service.sources.http import HttpClient  # noqa: E402
 from harness.results import heading  # noqa: E402
 
 RESULTS = Path(__file__).with_name("results") / "http_client.md"

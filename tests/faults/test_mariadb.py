@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.mariadb import PASSWORD, MariaDB, running_mariadb
-from tests.service.sources.test_sql_mariadb import DATABASE, prepare
+from tests.service.sources.sql.test_sql_mariadb import DATABASE, prepare
 
 from .conftest import Processes
 from .test_postgres import SLEEP, reads_overlap_and_the_workers_answer

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.postgres import PASSWORD, Postgres, running_postgres
-from tests.service.sources.test_sql_postgres import prepare
+from tests.service.sources.sql.test_sql_postgres import prepare
 
 from .conftest import Processes, Server
 

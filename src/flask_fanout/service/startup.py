@@ -14,8 +14,7 @@ from collections.abc import Callable, Mapping
 
 from flask_fanout import ConfigError, Settings
 
-from .config import ServiceConfig
-from .route_config import RouteSpec
+from .config import RouteSpec, ServiceConfig
 from .sources import Source, SourceLimits, build_sources
 
 log = logging.getLogger("flask_fanout.service")

@@ -13,7 +13,7 @@ from typing import Any
 
 from werkzeug.routing import FloatConverter, IntegerConverter, ValidationError
 
-from ..route_config import INT_MAX
+from ..config import INT_MAX
 
 
 class AsciiIntConverter(IntegerConverter):

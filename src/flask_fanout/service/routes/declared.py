@@ -15,8 +15,8 @@ from typing import Any
 from apiflask import APIBlueprint
 from flask import Response, request
 
+from ..config import INT_MAX, RouteSpec
 from ..openapi import Responses, error, path_parameter, query_parameter, sync_view
-from ..route_config import INT_MAX, RouteSpec
 from ..sources import Source
 from .aggregate import AGGREGATE_RESPONSES, read_sources
 from .query import ParameterError, parse_query, schema

@@ -17,7 +17,7 @@ from werkzeug.datastructures import MultiDict
 
 from flask_fanout import json_error
 
-from ..route_config import INT_MAX, QueryParam
+from ..config import INT_MAX, QueryParam
 
 _INT = re.compile(r"-?[0-9]{1,19}")
 _FLOAT = re.compile(r"-?[0-9]{1,40}(\.[0-9]{1,40})?")

@@ -8,15 +8,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import make_url
 
-from ..config import SourceSpec
-from ..http_config import HttpSettings
-from ..sql_config import DEFAULT_POOL_SIZE
+from ..config import DEFAULT_POOL_SIZE, HttpSettings, SourceSpec
 from .base import Source
 from .file import FileSource
-from .http import HttpSource
-from .httpclient import HttpClient
-from .sql import SqlSource
-from .sqlengine import EngineCache, EngineSpec
+from .http import HttpClient, HttpSource
+from .sql import EngineCache, EngineSpec, SqlSource
 
 _log = logging.getLogger(__name__)
 

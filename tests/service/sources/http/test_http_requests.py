@@ -9,7 +9,7 @@ import time
 from urllib.parse import quote
 
 import pytest
-from tests.service.sources.upstreams import MakeSource, Pki, Upstream
+from tests.service.sources.http.upstreams import MakeSource, Pki, Upstream
 
 from flask_fanout import CallError
 

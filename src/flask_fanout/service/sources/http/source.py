@@ -9,12 +9,12 @@ from typing import Any
 
 from flask_fanout import CallError
 
-from ..http_config import HttpSettings
-from .base import NO_PARAMS, Params
-from .httpclient import ConnectionPool
-from .httpwire import Request
+from ...config import HttpSettings
+from ..base import NO_PARAMS, Params
+from .client import ConnectionPool
 from .redirects import fetch
 from .url_template import UrlTemplate
+from .wire import Request
 
 
 @dataclass

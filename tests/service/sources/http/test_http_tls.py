@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from tests.service.sources.upstreams import MakeSource, Pki, Upstream, serving
+from tests.service.sources.http.upstreams import MakeSource, Pki, Upstream, serving
 
 from flask_fanout import CallError
 

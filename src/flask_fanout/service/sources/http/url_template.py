@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from flask_fanout import CallError, ConfigError
 
-from .base import Params
+from ..base import Params
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]{0,63})\}")
 

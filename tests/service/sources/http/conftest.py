@@ -7,15 +7,10 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from tests.service.sources.upstreams import MakeSource, Pki, Upstream, serving
+from tests.service.sources.http.upstreams import MakeSource, Pki, Upstream, serving
 
 from flask_fanout.service.config import load_config
 from flask_fanout.service.sources import HttpSource, SourceLimits, build_sources
-
-
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return Pki.create(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from urllib.parse import urljoin
 
 from flask_fanout import CallError
 
-from .httpclient import ConnectionPool
-from .httpconnection import Answer
-from .httpwire import Request, Target
+from .client import ConnectionPool
+from .connection import Answer
+from .wire import Request, Target
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 ALWAYS_SENSITIVE = frozenset({"authorization", "proxy-authorization", "cookie"})

@@ -11,8 +11,8 @@ not: 124 µs per call for one ``HTTPClient`` per host and 134 µs through
 ``HTTPClientPool``, against 63 µs here (1.97x and 2.12x, medians of three runs of
 ``python bench/http_client.py --calls 3000 --rounds 5``, 2026-12-03), about what
 ``http.client`` costs. A request is
-serialized once (``httpwire.py``) and its answer parsed by llhttp through
-httptools (``httpconnection.py``); this module keeps idle connections per source
+serialized once (``wire.py``) and its answer parsed by llhttp through
+httptools (``connection.py``); this module keeps idle connections per source
 and host, caps a source's connections (``max_connections``), opens TLS and maps
 failures to source errors. Messages name the URL as configured (``shown``),
 never a header: headers may carry secrets.
@@ -30,9 +30,9 @@ from contextlib import contextmanager
 from flask_fanout import CallError, run_blocking
 from flask_fanout.process_local import PerProcess
 
-from ..tls import TlsFileError, TlsSettings, describe_tls_failure
-from .httpconnection import Answer, Connection, Key, StaleConnection
-from .httpwire import Request, Target
+from ...config import TlsFileError, TlsSettings, describe_tls_failure
+from .connection import Answer, Connection, Key, StaleConnection
+from .wire import Request, Target
 
 # A reused keep-alive connection the server has closed in the meantime fails on
 # first use with one of these, or ends before the first byte of an answer; it is

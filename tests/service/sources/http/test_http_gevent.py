@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.service.sources.upstreams import Pki, serving
+from tests.service.sources.http.upstreams import Pki, serving
 
 SECRET = "tok-gevent-5b1e0c"
 

@@ -13,7 +13,7 @@ from tests.server.test_cli import FANOUT, free_port
 
 from flask_fanout import ConfigError
 from flask_fanout.service.config import load_config
-from flask_fanout.service.sources.url_template import UrlTemplate, encode
+from flask_fanout.service.sources.http.url_template import UrlTemplate, encode
 
 SOURCES = """
 [sources.notes]

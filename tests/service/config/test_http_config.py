@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from tests.service.sources.upstreams import Pki
+from tests.service.sources.http.upstreams import Pki
 
 from flask_fanout import ConfigError
 from flask_fanout.service.config import load_config

@@ -23,7 +23,7 @@ from flask import Flask
 from tests.postgres import PASSWORD, Postgres
 
 from flask_fanout import CallError, ConfigError
-from flask_fanout.service.sources.sqlguard import sql_error
+from flask_fanout.service.sources.sql.guard import sql_error
 
 DATABASE = "fanout_sources"
 ENV = "FANOUT_TEST_PG_PASSWORD"

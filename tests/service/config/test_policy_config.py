@@ -10,11 +10,10 @@ import pytest
 from flask import Flask
 from tests.policies.conftest import Upstream
 from tests.server.test_cli import free_port
-from tests.service.test_config import write
+from tests.service.config.test_config import write
 
 from flask_fanout import Breaker, Bulkhead, Cache, ConfigError, Hedge, Policy, Retry
-from flask_fanout.service.config import load_config
-from flask_fanout.service.policy_config import POLICY_KEYS
+from flask_fanout.service.config import POLICY_KEYS, load_config
 
 FULL = """
 [sources.api]

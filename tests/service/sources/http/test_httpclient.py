@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from flask_fanout import CallError
-from flask_fanout.service.sources.httpclient import HttpClient
+from flask_fanout.service.sources.http import HttpClient
 
 CLOSE = b"<close>"  # a script step: close the connection after sending what came before
 CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"

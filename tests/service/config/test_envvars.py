@@ -1,7 +1,7 @@
 import pytest
 
 from flask_fanout import ConfigError
-from flask_fanout.service.envvars import expand_env, names_env
+from flask_fanout.service.config import expand_env, names_env
 
 
 def test_references_are_replaced_from_the_environment() -> None:

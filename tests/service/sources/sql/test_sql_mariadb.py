@@ -1,6 +1,6 @@
 """The sql source against a real MariaDB server through PyMySQL (the ``mysql`` extra).
 
-The same promises as for PostgreSQL (tests/service/sources/test_sql_postgres.py):
+The same promises as for PostgreSQL (tests/service/sources/sql/test_sql_postgres.py):
 bind values stay values, a query past its timeout is stopped on the server
 (``max_statement_time``), the transaction is read-only, driver errors have codes,
 the password from the environment shows nowhere, and a restarted server costs

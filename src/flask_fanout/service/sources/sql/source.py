@@ -20,9 +20,9 @@ from sqlalchemy.engine import URL, Connection, Engine
 
 from flask_fanout import CallError, run_blocking
 
-from .base import NO_PARAMS, Params, json_ready
-from .sqlengine import EngineCache, EngineSpec, blocks_in_c
-from .sqlguard import limit_query, sql_error, unlimit_query
+from ..base import NO_PARAMS, Params, json_ready
+from .engine import EngineCache, EngineSpec, blocks_in_c
+from .guard import limit_query, sql_error, unlimit_query
 
 _USED = "flask_fanout.used"  # in a connection's info: it served a read before
 

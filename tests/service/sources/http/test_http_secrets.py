@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 from flask import Flask
-from tests.service.sources.upstreams import Pki, Upstream
+from tests.service.sources.http.upstreams import Pki, Upstream
 
 SECRET = "tok-9f2c41d7e0b3"
 

@@ -2,7 +2,7 @@
 
 The protocol (status line, headers, Content-Length, chunked bodies, keep-alive
 rules) is parsed by llhttp, Node.js's parser, through httptools (the parser
-behind uvicorn). Pools and errors for the sources are ``httpclient.py``'s.
+behind uvicorn). Pools and errors for the sources are ``client.py``'s.
 """
 
 from __future__ import annotations

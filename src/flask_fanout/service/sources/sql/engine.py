@@ -2,7 +2,7 @@
 
 Under gevent a database driver written in C (psycopg's libpq, a MySQL client
 library) would freeze the worker's hub while it waits on the server. The query
-itself runs on a real thread (see ``sql.py``); here the other long wait, opening a
+itself runs on a real thread (see ``source.py``); here the other long wait, opening a
 connection, is sent there too, through SQLAlchemy's ``do_connect`` event. What
 stays on the greenlet is the pool's bookkeeping, which is cooperative, and all
 of a pure-Python driver (PyMySQL), whose sockets gevent patches.
@@ -21,7 +21,7 @@ from sqlalchemy.engine import URL, Dialect, Engine
 from flask_fanout import run_blocking
 from flask_fanout.process_local import PerProcess
 
-from ..sql_config import DEFAULT_POOL_SIZE
+from ...config import DEFAULT_POOL_SIZE
 
 _PURE_PYTHON_DRIVERS = {"pymysql", "pg8000"}
 
