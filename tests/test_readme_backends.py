@@ -24,7 +24,7 @@ from flask import Flask
 from flask_fanout.service import create_app
 from tests.postgres import Postgres
 from tests.server.test_cli import fetch
-from tests.service.sources.upstreams import Pki, Upstream, serving
+from tests.service.sources.http.upstreams import Pki, Upstream, serving
 from tests.test_readme import readme_block
 
 SECTION = "## Point it at your backends"
