@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from flask_fanout.cpu import (
     split_balanced,
 )
-from flask_fanout.cpu.chunks import probe, probe_length, rescale
+from flask_fanout.cpu.chunks import plan, probe, probe_length, rescale, worth_shipping
 
 pytestmark = pytest.mark.slow
 
@@ -80,3 +80,18 @@ def test_probe_keeps_results_in_order_and_calls_fn_on_the_head_only() -> None:
     assert len(rest) == 8 and all(c <= 0.0004 for c in rest)
     # A batch that runs inline anyway is not probed.
     assert probe(double, [1, 2], [1e-5, 1e-5], 0.002) == ([], [1e-5, 1e-5])
+
+
+def test_many_cheap_items_stay_inline_when_shipping_costs_more_than_workers_save() -> None:
+    # 10,000 items of 1 us: 10 ms of work, 5 ms saved on 2 workers, ~10 ms to ship.
+    assert plan([1e-6] * 10_000, 2, 0.002) == []
+    # The same work in 100 items is worth the pool.
+    assert len(plan([1e-4] * 100, 2, 0.002)) > 1
+
+
+def test_worth_shipping_weighs_the_saving_of_each_worker_count() -> None:
+    assert worth_shipping(total=1.0, items=1000, parallelism=2)
+    assert not worth_shipping(total=0.004, items=5000, parallelism=2)
+    # One worker saves nothing; it may cost a small share more to free the caller.
+    assert worth_shipping(total=1.0, items=1000, parallelism=1)
+    assert not worth_shipping(total=0.01, items=5000, parallelism=1)

@@ -33,7 +33,7 @@ def test_inline_executor_runs_in_caller_and_keeps_errors() -> None:
 def test_inline_backend_splits_and_keeps_order() -> None:
     pool = CpuPool("inline", 4, timeout=5)
     items = list(range(1000))
-    assert pool.map_batches(tag_batch, items, lambda _: 1e-3) == [(x, os.getpid()) for x in items]
+    assert pool.map_batches(tag_batch, items, lambda _: 1.0) == [(x, os.getpid()) for x in items]
     stats = pool.stats()
     assert stats["batches_pooled_total"] == 1
     assert 1 < stats["chunks_submitted_total"] <= 4
