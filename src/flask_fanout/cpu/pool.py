@@ -128,7 +128,7 @@ class CpuPool:
         local = self._current()
         if not items:
             return []
-        head, costs = probe(fn, items, [max(0.0, float(cost(i))) for i in items], self.inline_cost)
+        head, costs = probe(fn, items, _estimates(cost, items), self.inline_cost)
         rest = items[len(head) :]
         slices = plan(costs, local.backend.parallelism(), self.inline_cost)
         if not slices:
@@ -241,6 +241,15 @@ class CpuPool:
 
 
 _pools: weakref.WeakSet[CpuPool] = weakref.WeakSet()
+
+
+def _estimates(cost: Callable[[T], float], items: Sequence[T]) -> list[float]:
+    """``cost`` of every item, negatives as zero. ``map`` first: for a batch of
+    many cheap items, estimating them is a fair share of the work itself."""
+    costs = list(map(cost, items))
+    if min(costs) < 0:
+        costs = [max(0.0, c) for c in costs]
+    return costs
 
 
 def _check_settings(
