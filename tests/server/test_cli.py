@@ -112,15 +112,20 @@ def test_serve_with_a_config_file(serve: Any, tmp_path: Path, upstream: Any) -> 
     assert process.wait(30) == 0
 
 
-def test_bad_config_stops_start_up_with_a_message(tmp_path: Path) -> None:
+def serve_config(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
+    """``fanout serve`` with the config ``text``, run to its end (a bad one stops it)."""
     config = tmp_path / "bad.toml"
-    config.write_text('[sources.a]\ntype = "file"\n')
-    result = subprocess.run(
+    config.write_text(text)
+    return subprocess.run(
         [*FANOUT, "serve", "--port", str(free_port()), "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_bad_config_stops_start_up_with_a_message(tmp_path: Path) -> None:
+    result = serve_config(tmp_path, '[sources.a]\ntype = "file"\n')
     assert result.returncode == 2
     assert "sources.a.path" in result.stderr
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from tests.server.test_cli import FANOUT, free_port
+from tests.server.test_cli import serve_config
 
 from flask_fanout import ConfigError
 from flask_fanout.service.config import load_config
@@ -146,14 +145,8 @@ def test_a_route_must_provide_every_parameter_of_its_sources(
 
 
 def test_serve_with_a_route_missing_a_parameter_exits_cleanly(tmp_path: Path) -> None:
-    config = tmp_path / "bad.toml"
-    config.write_text(route("[routes.a]\npath = '/users/<int:user_id>'\nsources = ['orders']\n"))
-    result = subprocess.run(
-        [*FANOUT, "serve", "--port", str(free_port()), "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    text = route("[routes.a]\npath = '/users/<int:user_id>'\nsources = ['orders']\n")
+    result = serve_config(tmp_path, text)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("fanout: configuration error: routes.a.sources: "), lines
@@ -161,14 +154,7 @@ def test_serve_with_a_route_missing_a_parameter_exits_cleanly(tmp_path: Path) ->
 
 
 def test_serve_with_a_bad_url_template_exits_cleanly(tmp_path: Path) -> None:
-    config = tmp_path / "bad.toml"
-    config.write_text('[sources.api]\ntype = "http"\nurl = "http://{host}/x"\n')
-    result = subprocess.run(
-        [*FANOUT, "serve", "--port", str(free_port()), "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = serve_config(tmp_path, '[sources.api]\ntype = "http"\nurl = "http://{host}/x"\n')
     assert result.returncode == 2
     assert result.stderr.startswith("fanout: configuration error: sources.api.url: ")
     assert "Traceback" not in result.stderr

@@ -15,6 +15,8 @@ from typing import Any
 
 from flask_fanout import Breaker, Bulkhead, Cache, ConfigError, Hedge, Policy, Retry
 
+from .tables import reject_unknown_keys
+
 _PARTS: dict[str, type[Any]] = {
     "breaker": Breaker,
     "bulkhead": Bulkhead,
@@ -35,9 +37,7 @@ def source_policy(where: str, table: Mapping[str, Any]) -> Policy | None:
         options = table[key]
         if not isinstance(options, Mapping):
             raise ConfigError(f"{where}.{key}: must be a table ([{where}.{key}])")
-        unknown = set(options) - {f.name for f in fields(kind)}
-        if unknown:
-            raise ConfigError(f"{where}.{key}: unknown keys {', '.join(sorted(unknown))}")
+        reject_unknown_keys(f"{where}.{key}", options, {f.name for f in fields(kind)})
         try:
             parts[key] = kind(**options)
         except ConfigError as exc:  # "cache.ttl: ..." -> "sources.api.cache.ttl: ..."

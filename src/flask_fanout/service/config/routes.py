@@ -19,6 +19,8 @@ from typing import Any
 
 from flask_fanout import ConfigError
 
+from .tables import reject_unknown_keys
+
 CONVERTERS = ("int", "float", "string")
 """Converters a route path may use (``<int:user_id>``); a bare ``<name>`` is a string."""
 QUERY_TYPES = ("int", "float", "string")
@@ -92,9 +94,7 @@ def _route(name: str, table: object, source_names: Collection[str]) -> RouteSpec
         raise ConfigError(f"{where}: a route name is letters, digits, '_' and '-'")
     if not isinstance(table, Mapping):
         raise ConfigError(f"{where}: must be a table")
-    unknown = set(table) - _ROUTE_KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    reject_unknown_keys(where, table, _ROUTE_KEYS)
     path = table.get("path")
     if not isinstance(path, str) or not path:
         raise ConfigError(f"{where}.path: required, a string such as '/users/<int:user_id>'")
@@ -169,9 +169,7 @@ def _query_param(name: str, table: object, where: str) -> QueryParam:
         raise ConfigError(f"{where}: a parameter name must be a Python identifier")
     if not isinstance(table, Mapping):
         raise ConfigError(f"{where}: must be a table with type (and default)")
-    unknown = set(table) - _QUERY_KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    reject_unknown_keys(where, table, _QUERY_KEYS)
     kind = table.get("type")
     if kind not in QUERY_TYPES:
         raise ConfigError(f"{where}.type: must be one of {', '.join(QUERY_TYPES)}, got {kind!r}")

@@ -20,6 +20,7 @@ from .http import HTTP_KEYS, HttpSettings, http_settings
 from .policies import POLICY_KEYS, source_policy
 from .settings import ServiceSettings
 from .sql import SQL_KEYS, sql_options
+from .tables import reject_unknown_keys
 
 SOURCE_TYPES = {
     "file": {"required": {"path"}, "optional": set()},
@@ -59,9 +60,7 @@ def _source_spec(name: str, table: object, environ: Mapping[str, str]) -> Source
     if kind not in SOURCE_TYPES:
         raise ConfigError(f"{where}.type: must be one of {', '.join(SOURCE_TYPES)}, got {kind!r}")
     rules = SOURCE_TYPES[kind]
-    unknown = set(table) - rules["required"] - rules["optional"] - _COMMON_SOURCE_KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    reject_unknown_keys(where, table, rules["required"] | rules["optional"] | _COMMON_SOURCE_KEYS)
     for key in sorted(rules["required"]):
         if not isinstance(table.get(key), str) or not table[key].strip():
             raise ConfigError(f"{where}.{key}: required, a non-empty string")
