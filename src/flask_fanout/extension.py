@@ -8,9 +8,10 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 
 from .admission import (
+    ROUTE_KEY,
     Admission,
     AdmissionMiddleware,
     GradientLimit,
@@ -150,6 +151,8 @@ class Fanout:
         app.extensions[EXTENSION_KEY] = state
         _live_states.add(state)
         state.recorder.install(app)
+        if state.admission.controller is not None:
+            app.before_request(_name_route)
         app.wsgi_app = AdmissionMiddleware(  # type: ignore[method-assign]
             app.wsgi_app,
             state.admission,
@@ -168,6 +171,12 @@ class Fanout:
     def exempt(app: Flask, endpoints: Iterable[str]) -> None:
         """Let ``endpoints`` (health checks, metrics) through admission control."""
         fanout_state(app).add_exempt(endpoints)
+
+
+def _name_route() -> None:
+    """Tell the adaptive limit which route this request is: alike requests share a baseline."""
+    rule = request.url_rule
+    request.environ[ROUTE_KEY] = rule.rule if rule is not None else ""
 
 
 def fanout_state(app: Flask | None = None) -> FanoutState:

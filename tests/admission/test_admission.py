@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -110,7 +111,6 @@ def test_a_rejection_skips_flask(
 
 def test_an_early_retry_gets_its_503_when_its_retry_after_ends() -> None:
     """The first 503 goes out at once; a retry before Retry-After waits it out."""
-    import time
 
     def app(environ: dict[str, object], start_response: object) -> list[bytes]:
         return [b"served"]
@@ -201,6 +201,24 @@ def test_the_adaptive_limit_follows_its_controller(
     assert admission.inflight == 0
 
 
+def test_each_route_is_compared_with_its_own_no_load_latency() -> None:
+    """The controller learns one baseline per URL rule, 404s apart: a fast route is no alarm."""
+    app = Flask(__name__)
+    app.config.update(FANOUT_CPU_BACKEND="inline")
+    Fanout(app)
+    app.add_url_rule("/slow/<int:n>", "slow", lambda n: (time.sleep(0.02), "slow")[1])
+    app.add_url_rule("/fast", "fast", lambda: "fast")
+    controller = app.extensions["fanout"].admission.controller
+    controller.params = GradientParams(window=0.0, min_samples=1)
+    client = app.test_client()
+    for n in range(5):
+        for path in (f"/slow/{n}", "/fast", "/missing"):
+            client.get(path, buffered=True)
+    baselines = controller._baselines
+    assert set(baselines) == {"/slow/<int:n>", "/fast", ""}
+    assert baselines["/slow/<int:n>"] >= 0.02 > 10 * max(baselines["/fast"], baselines[""])
+
+
 def test_static_mode_keeps_its_limit() -> None:
     app = Flask(__name__)
     app.config.update(FANOUT_ADMISSION="static", FANOUT_CPU_BACKEND="inline")
@@ -216,7 +234,7 @@ def test_static_mode_keeps_its_limit() -> None:
 
 def test_a_failing_controller_does_not_cost_a_slot() -> None:
     class Broken(GradientLimit):
-        def observe(self, latency: float, inflight: int, now: float) -> int | None:
+        def observe(self, latency: float, inflight: int, now: float, route: str = "") -> int | None:
             raise RuntimeError("controller bug")
 
     admission = Admission(0, Broken())
@@ -228,7 +246,6 @@ def test_a_failing_controller_does_not_cost_a_slot() -> None:
 
 def test_a_first_503_is_held_but_only_up_to_max_held() -> None:
     """Clients that connect per request wait held instead of in the listen queue."""
-    import time
 
     def app(environ: dict[str, object], start_response: object) -> list[bytes]:
         return [b"served"]

@@ -6,9 +6,10 @@
 
 from .gate import Admission
 from .limit import GradientLimit, GradientParams, set_queue_delay_probe
-from .middleware import AdmissionMiddleware, exempt_paths_of
+from .middleware import ROUTE_KEY, AdmissionMiddleware, exempt_paths_of
 
 __all__ = [
+    "ROUTE_KEY",
     "Admission",
     "AdmissionMiddleware",
     "GradientLimit",

@@ -38,14 +38,15 @@ class Admission:
             self._inflight += 1
             return True
 
-    def leave(self, started: float | None = None) -> None:
-        """Free a slot; ``started`` (``time.perf_counter()`` at arrival) feeds the controller."""
+    def leave(self, started: float | None = None, route: str = "") -> None:
+        """Free a slot; ``started`` (``time.perf_counter()`` at arrival) and the
+        request's ``route`` feed the controller."""
         with self._lock:
             try:
                 controller = self.controller
                 if controller is not None and started is not None:
                     now = time.perf_counter()
-                    limit = controller.observe(now - started, self._inflight, now)
+                    limit = controller.observe(now - started, self._inflight, now, route)
                     if limit is not None:
                         self.limit = limit
             finally:

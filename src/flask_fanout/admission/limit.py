@@ -8,20 +8,33 @@ load, and shrinks the limit in proportion when the first outgrows the second:
 
     gradient  = clamp(tolerance * baseline / short, 0.5, 1.0)
     new_limit = limit * gradient + sqrt(limit)        # the queue allowance
+    new_limit = 2 * limit      # instead, when latency is flat and requests were shed
     limit     = limit * (1 - smoothing) + new_limit * smoothing
 
 - ``short``: the mean latency of the admitted requests that finished in the
   last window (at least ``window`` seconds and ``min_samples`` requests), plus
   the mean time requests waited in the listen queue when the server reports it
   (:func:`set_queue_delay_probe`): a client's latency starts when it connects.
-- ``baseline``: the no-load latency. It follows a low quantile (p10) of each
-  window, falling fast and rising slowly, and it does not rise while requests
-  are being turned away (unless the limit is down near its floor, below twice
-  it: then the requests are slow for another reason, a slower source): under overload
-  every request is slower, and a baseline that followed would let the latency
-  creep up without end, which is the known weakness of a plain long average.
-- The queue allowance lets the limit grow while latency is flat, faster from a
-  larger limit; with the smoothing it also sets where the limit settles, at
+- ``baseline``: the no-load latency of the window's requests, route by route
+  (``route``: the URL rule, which the extension hands over): each route's
+  follows a low quantile (p10) of its requests in each window, falling fast and
+  rising slowly, and the window's is their mean weighted by how many requests
+  of each it had. A single p10 of all requests would be the fastest route's (a
+  404 or ``/is_prime/7`` beside ``GET /``): every window would look several
+  times too slow and the limit would sit at its floor. A route's baseline does
+  not rise while requests are being turned away (unless the limit is down near
+  its floor, below twice it: then requests are slow for another reason, a
+  slower source): under overload every request is slower, and a baseline that
+  followed would let the latency creep up without end, the known weakness of a
+  plain long average. A p10, not a mean: under load some requests still do not
+  wait, so the p10 stays near the no-load latency while the mean grows.
+- Growth: a window that turned requests away while latency stayed tolerable
+  doubles the target (``growth``), so after smoothing the limit climbs ~20 % a
+  window, from a cold 128 to 512 in ~2 s: demand is waiting, and latency will
+  say when the CPU is full. The ``sqrt`` queue allowance alone climbed ~10 a
+  second, and a 15 s run at 1,000 clients ended with limits near 220 and the
+  CPU half idle. Otherwise the allowance lets it drift up while latency is flat,
+  and, with the smoothing, sets where it settles, at
   short / baseline = tolerance / (1 - 1 / sqrt(limit)).
 - A limit that is not used (fewer than half of it in flight in a window) does
   not move: an idle worker must not arrive at a load spike with its ceiling,
@@ -38,6 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 GRADIENT_FLOOR = 0.5  # a window may at most halve the target (Gradient2's bound)
+MAX_ROUTES = 64  # routes with a baseline of their own; the rest share one
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,8 @@ class GradientParams:
     """Seconds per update: about one request's latency, so a change of the limit
     shows in the next window or the one after, not five windows later."""
     min_samples: int = 16
+    growth: float = 1.0
+    """How much above the limit a flat window that shed aims: 1.0 doubles it."""
     baseline_fall: float = 0.5
     baseline_rise: float = 0.025
     """Per window: the baseline takes ~40 windows (~10 s) to follow a slower source."""
@@ -88,64 +104,94 @@ class GradientLimit:
         self.short = 0.0
         """Seconds: the latency the last update saw (mean + queue delay)."""
         self.baseline = 0.0
-        """Seconds: the no-load latency it compared with; 0 before the first window."""
+        """Seconds: the no-load latency of the last window's mix of routes; 0 before
+        the first window."""
         self.queue_delay = 0.0
-        self._latencies: list[float] = []
+        self._baselines: dict[str, float] = {}
+        self._window: dict[str, list[float]] = {}
+        self._count = 0
         self._peak = 0
         self._shed = False
         self._window_start: float | None = None
 
-    def observe(self, latency: float, inflight: int, now: float) -> int | None:
-        """Record one admitted request that finished at ``now`` (seconds, any clock).
+    def observe(self, latency: float, inflight: int, now: float, route: str = "") -> int | None:
+        """Record one admitted request of ``route`` that finished at ``now`` (seconds).
 
-        ``inflight`` counts the requests in flight, this one included. Returns the
-        new limit when this request closes a window, else None.
+        ``route`` names requests that are alike (the URL rule); ``inflight``
+        counts the requests in flight, this one included. Returns the new limit
+        when this request closes a window, else None.
         """
         if self._window_start is None:
             self._window_start = now
-        self._latencies.append(latency)
+        samples = self._window.get(route)
+        if samples is None:
+            if route not in self._baselines and len(self._baselines) >= MAX_ROUTES:
+                route = ""  # bounded: the rest share one baseline
+            samples = self._window.setdefault(route, [])
+        samples.append(latency)
+        self._count += 1
         if inflight > self._peak:
             self._peak = inflight
-        if len(self._latencies) < self.params.min_samples:
+        if self._count < self.params.min_samples or now - self._window_start < self.params.window:
             return None
-        if now - self._window_start < self.params.window:
-            return None
-        p = self.params
-        samples = sorted(self._latencies)
-        mean = math.fsum(samples) / len(samples)
-        low = samples[len(samples) // 10]
+        self._close_window(now)
+        return self.limit
+
+    def _close_window(self, now: float) -> None:
+        window, count = self._window, self._count
+        self._learn({route: _low(samples) for route, samples in window.items()}, self._shed)
+        total = math.fsum(math.fsum(samples) for samples in window.values())
+        expected = math.fsum(len(s) * self._baselines[r] for r, s in window.items()) / count
         probe = _queue_delay_probe
         self.queue_delay = probe() if probe is not None else 0.0
-        self.update(mean + p.queue_weight * self.queue_delay, low, self._peak, self._shed)
-        self._latencies = []
-        self._peak = 0
+        short = total / count + self.params.queue_weight * self.queue_delay
+        self._step(short, expected, self._peak, self._shed)
+        self._window = {}
+        self._count = self._peak = 0
         self._shed = False
         self._window_start = now
-        return self.limit
 
     def rejected(self) -> None:
         """A request was turned away in this window: the worker is shedding."""
         self._shed = True
 
     def update(self, short: float, low: float, peak: int, shed: bool) -> int:
-        """One step from one window: mean latency, its p10, most in flight, any 503."""
+        """One step from one window of one route: mean latency, its p10, most in flight, any 503."""
+        self._learn({"": low}, shed)
+        return self._step(short, self._baselines[""], peak, shed)
+
+    def _step(self, short: float, expected: float, peak: int, shed: bool) -> int:
         p = self.params
-        self._follow_baseline(low, shed)
-        self.short = short
+        self.short, self.baseline = short, expected
         if peak < self._estimate / 2:
             return self.limit  # the limit binds nothing: latency says nothing about it
-        gradient = min(1.0, max(GRADIENT_FLOOR, p.tolerance * self.baseline / max(short, 1e-9)))
-        target = self._estimate * gradient + math.sqrt(self._estimate)
+        ratio = p.tolerance * expected / max(short, 1e-9)
+        target = self._estimate * max(GRADIENT_FLOOR, min(1.0, ratio))
+        target += math.sqrt(self._estimate)
+        if ratio > 1.0 and shed:
+            # Demand is waiting: climb, the faster the more room latency leaves,
+            # so that the climb slows down before the knee instead of overshooting it.
+            headroom = min(1.0, (ratio - 1.0) / max(p.tolerance - 1.0, 1e-9))
+            target += self._estimate * p.growth * headroom
         estimate = self._estimate * (1 - p.smoothing) + target * p.smoothing
         self._estimate = min(max(estimate, float(p.floor)), float(p.ceiling))
         self.limit = int(self._estimate)
         return self.limit
 
-    def _follow_baseline(self, low: float, shed: bool) -> None:
+    def _learn(self, lows: dict[str, float], shed: bool) -> None:
+        """Move each route's no-load latency toward this window's p10 of it."""
         p = self.params
-        if self.baseline <= 0.0:
-            self.baseline = low
-        elif low < self.baseline:
-            self.baseline += p.baseline_fall * (low - self.baseline)
-        elif not shed or self.limit < 2 * p.floor:
-            self.baseline += p.baseline_rise * (low - self.baseline)
+        may_rise = not shed or self.limit < 2 * p.floor
+        for route, low in lows.items():
+            baseline = self._baselines.get(route)
+            if baseline is None:
+                self._baselines[route] = low
+            elif low < baseline:
+                self._baselines[route] = baseline + p.baseline_fall * (low - baseline)
+            elif may_rise:
+                self._baselines[route] = baseline + p.baseline_rise * (low - baseline)
+
+
+def _low(samples: list[float]) -> float:
+    """The p10: what a request of this route takes when it does not wait."""
+    return sorted(samples)[len(samples) // 10]

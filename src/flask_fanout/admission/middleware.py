@@ -43,6 +43,9 @@ from .gate import Admission
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
+ROUTE_KEY = "flask_fanout.route"
+"""The WSGI environ key where the app leaves the request's URL rule, for the controller."""
+
 
 class AdmissionMiddleware:
     """Wrap a WSGI app: admit up to ``admission.limit`` requests, answer 503 beyond.
@@ -87,11 +90,14 @@ class AdmissionMiddleware:
             return body
         try:
             return ClosingIterator(
-                self.app(environ, start_response), partial(admission.leave, started)
+                self.app(environ, start_response), partial(self._finished, started, environ)
             )
         except BaseException:
             admission.leave()
             raise
+
+    def _finished(self, started: float, environ: WSGIEnvironment) -> None:
+        self.admission.leave(started, environ.get(ROUTE_KEY, ""))
 
     def _body(self, limit: int) -> list[bytes]:
         """The 503's body for this limit, made once per limit (it changes rarely)."""
