@@ -11,7 +11,7 @@ def test_adaptive_is_the_default_with_its_bounds() -> None:
     settings = Settings.from_mapping({})
     assert settings.admission == "adaptive"
     assert (settings.min_inflight, settings.max_inflight) == (8, 512)
-    assert settings.latency_tolerance == 1.15
+    assert settings.latency_tolerance == 1.05
 
 
 def test_static_keeps_the_old_fixed_limit_unless_told_otherwise() -> None:

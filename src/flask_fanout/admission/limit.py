@@ -8,7 +8,8 @@ load, and shrinks the limit in proportion when the first outgrows the second:
 
     gradient  = clamp(tolerance * baseline / short, 0.5, 1.0)
     new_limit = limit * gradient + sqrt(limit)        # the queue allowance
-    new_limit = 2 * limit      # instead, when latency is flat and requests were shed
+    new_limit += limit * growth * room    # when requests were shed, room in [0, 1]:
+                                          # (tolerance * baseline / short - 1) / (tolerance - 1)
     limit     = limit * (1 - smoothing) + new_limit * smoothing
 
 - ``short``: the mean latency of the admitted requests that finished in the
@@ -28,13 +29,14 @@ load, and shrinks the limit in proportion when the first outgrows the second:
   followed would let the latency creep up without end, the known weakness of a
   plain long average. A p10, not a mean: under load some requests still do not
   wait, so the p10 stays near the no-load latency while the mean grows.
-- Growth: a window that turned requests away while latency stayed tolerable
-  doubles the target (``growth``), so after smoothing the limit climbs ~20 % a
-  window, from a cold 128 to 512 in ~2 s: demand is waiting, and latency will
-  say when the CPU is full. The ``sqrt`` queue allowance alone climbed ~10 a
-  second, and a 15 s run at 1,000 clients ended with limits near 220 and the
-  CPU half idle. Otherwise the allowance lets it drift up while latency is flat,
-  and, with the smoothing, sets where it settles, at
+- Growth: a window that turned requests away while latency left room climbs by
+  up to ``growth`` (doubling the target: ~20 % a window after smoothing, from a
+  cold 128 to 512 in ~2 s), in proportion to the room left, so the climb slows
+  before the knee instead of overshooting it: demand is waiting, and latency
+  says when the CPU is full. The ``sqrt`` queue allowance alone climbed ~10 a
+  second, and a 15 s run at 1,000 clients ended near 220 per worker with the
+  CPU half idle. Otherwise the allowance lets it drift up while latency is
+  flat and, with the smoothing, sets where it settles, at
   short / baseline = tolerance / (1 - 1 / sqrt(limit)).
 - A limit that is not used (fewer than half of it in flight in a window) does
   not move: an idle worker must not arrive at a load spike with its ceiling,
@@ -61,7 +63,7 @@ class GradientParams:
     floor: int = 8
     ceiling: int = 512
     initial: int = 128
-    tolerance: float = 1.15
+    tolerance: float = 1.05
     smoothing: float = 0.2
     window: float = 0.25
     """Seconds per update: about one request's latency, so a change of the limit

@@ -20,10 +20,10 @@ never shows up as a slow 200.
 A client that opens a new connection per request escapes that memory, and
 retrying at once it churns through the listen queue, where every new
 connection, the ones that will be admitted too, waits its turn behind the
-rejected ones. So the first 503 of a connection is held too, briefly
-(``first_pause``): a rejected client then waits on a cheap sleeping greenlet
-instead of in the queue. At most ``max_held`` 503s are held at once; past that
-they go out at once, so holding stays bounded.
+rejected ones. So the first 503 of a connection is held too (``first_pause``,
+the extension holds it for the whole Retry-After): a rejected client then waits
+on a cheap sleeping greenlet instead of in the queue. At most ``max_held`` 503s
+are held at once; past that they go out at once, so holding stays bounded.
 """
 
 from __future__ import annotations
