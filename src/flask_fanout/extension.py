@@ -19,7 +19,7 @@ from .admission import (
     exempt_paths_of,
 )
 from .blocking import gevent_is_patched
-from .cpu import CpuPool
+from .cpu import Cost, CpuPool
 from .iopool import IOPool, io_pool
 from .metrics import Sample, new_recorder
 from .policies import Policies, Policy
@@ -196,13 +196,14 @@ def breaker_states(app: Flask | None = None) -> dict[str, str]:
 def cpu_map(
     fn: Callable[[Sequence[T]], list[R]],
     items: Sequence[T],
-    cost: Callable[[T], float],
+    cost: Cost[T],
     *,
     timeout: float | None = None,
 ) -> list[R]:
     """Apply the batch function ``fn`` to ``items`` on the current app's CPU backend.
 
-    Cheap work runs inline; costly work is split into chunks of balanced ``cost``.
+    Cheap work runs inline; costly work is split into chunks of balanced ``cost``
+    (a function of an item, or one number for items that are alike).
     Raises :class:`~flask_fanout.cpu.CpuTimeout` past ``timeout`` (default
     ``FANOUT_CPU_TIMEOUT``) and :class:`~flask_fanout.cpu.CpuUnavailable` when a
     worker or the cluster is lost.

@@ -66,6 +66,9 @@ def test_rescale_only_lowers_and_only_items_like_the_probed_ones() -> None:
     # A probe slower than estimated (a busy machine) changes nothing.
     assert rescale(costs, 2, 1.0) == pytest.approx([1e-4, 5e-3])
     assert rescale([0.0, 0.0, 1.0], 2, 0.5) == [1.0]
+    # Items all alike take the shortcut and give what the loop gives.
+    assert rescale([1e-4] * 5, 2, 2e-5) == pytest.approx([1e-5] * 3)
+    assert rescale([1e-4, 1e-4, 5e-3, 5e-3], 2, 2e-5) == pytest.approx([5e-3, 5e-3])
 
 
 def test_probe_keeps_results_in_order_and_calls_fn_on_the_head_only() -> None:

@@ -40,6 +40,17 @@ def test_inline_backend_splits_and_keeps_order() -> None:
     assert pool.ready() == (True, "inline")
 
 
+def test_one_cost_for_all_items_plans_like_a_cost_per_item() -> None:
+    """A number instead of a function: the same plan, with no call per item."""
+    items = list(range(1000))
+    for cost, pooled in ((1.0, 1), (1e-9, 0)):  # 1,000 s of work; 1 us
+        by_item, alike = CpuPool("inline", 4, timeout=5), CpuPool("inline", 4, timeout=5)
+        expected = by_item.map_batches(tag_batch, items, lambda _, c=cost: c)  # type: ignore[misc]
+        assert alike.map_batches(tag_batch, items, cost) == expected
+        assert alike.stats() == by_item.stats()
+        assert alike.stats()["batches_pooled_total"] == pooled
+
+
 def test_inline_backend_deadline_is_checked_between_chunks() -> None:
     pool = CpuPool("inline", 1, timeout=5)
     with pytest.raises(CpuTimeout):

@@ -16,7 +16,7 @@ Failures become two exceptions the routes map to HTTP: :class:`CpuTimeout` (504)
 and :class:`CpuUnavailable` (503). Nothing here imports Flask.
 """
 
-from .chunks import CHUNKS_PER_WORKER, DEFAULT_INLINE_COST, split_balanced
+from .chunks import CHUNKS_PER_WORKER, DEFAULT_INLINE_COST, Cost, split_balanced
 from .errors import CpuError, CpuTimeout, CpuUnavailable
 from .inline import InlineExecutor
 from .pool import BackendName, CpuPool
@@ -25,6 +25,7 @@ __all__ = [
     "CHUNKS_PER_WORKER",
     "DEFAULT_INLINE_COST",
     "BackendName",
+    "Cost",
     "CpuError",
     "CpuPool",
     "CpuTimeout",

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import math
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from itertools import accumulate, pairwise
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
 R = TypeVar("R")
 T = TypeVar("T")
+
+Cost: TypeAlias = Callable[[T], float] | float
+"""An item's estimated CPU seconds: a function of the item, or one number for
+every item of a batch whose items are alike (no call per item)."""
 
 DEFAULT_INLINE_COST = 0.002
 """Seconds of estimated CPU below which a batch runs in the calling thread.
@@ -91,7 +94,7 @@ def plan(costs: Sequence[float], parallelism: int, inline_cost: float) -> list[s
     than the workers save. At most :data:`CHUNKS_PER_WORKER` per unit of
     ``parallelism``, and none cheaper than ``inline_cost``.
     """
-    total = math.fsum(costs)
+    total = sum(costs)
     if not costs or total < inline_cost or not worth_shipping(total, len(costs), parallelism):
         return []
     parts = min(
@@ -133,13 +136,15 @@ def rescale(costs: Sequence[float], probed: int, seconds: float) -> list[float]:
     a cheaper pool), and only for items no dearer than the dearest probed one: the
     probe says nothing about items of another size.
     """
-    head = costs[:probed]
-    estimated = math.fsum(head)
+    head, rest = costs[:probed], list(costs[probed:])
+    estimated = sum(head)
     if not head or estimated <= 0:
-        return list(costs[probed:])
+        return rest
     ratio = min(1.0, seconds / estimated)
     dearest = max(head)
-    return [c * ratio if c <= dearest else c for c in costs[probed:]]
+    if rest and rest.count(dearest) == len(rest):  # all alike (64-bit numbers): no loop
+        return [dearest * ratio] * len(rest)
+    return [c * ratio if c <= dearest else c for c in rest]
 
 
 def probe(
@@ -153,7 +158,7 @@ def probe(
     No probe for a batch that runs inline anyway, or whose first item is costly.
     """
     probed = probe_length(costs, inline_cost)
-    if math.fsum(costs) < inline_cost or probed in (0, len(items)):
+    if sum(costs) < inline_cost or probed in (0, len(items)):
         return [], list(costs)
     started = time.perf_counter()
     head = checked(fn(items[:probed]), probed)

@@ -19,7 +19,7 @@ from typing import Literal, TypeVar, get_args
 
 from ..blocking import gevent_is_patched
 from .backend import Backend
-from .chunks import DEFAULT_INLINE_COST, checked, plan, probe
+from .chunks import DEFAULT_INLINE_COST, Cost, checked, plan, probe
 from .dask_backend import CONNECT_TIMEOUT, UNDER_GEVENT, DaskBackend
 from .errors import SHUT_DOWN, CpuTimeout, CpuUnavailable
 from .inline import InlineBackend
@@ -97,7 +97,7 @@ class CpuPool:
         self,
         fn: Callable[[Sequence[T]], list[R]],
         items: Sequence[T],
-        cost: Callable[[T], float],
+        cost: Cost[T],
         *,
         timeout: float | None = None,
     ) -> list[R]:
@@ -105,7 +105,9 @@ class CpuPool:
 
         ``fn`` takes a chunk of items and returns one result per item; for the
         process and Dask backends it must be a module-level function that workers
-        can import. ``cost(item)`` estimates the item's CPU seconds: a batch below
+        can import. ``cost(item)`` estimates the item's CPU seconds (a number
+        instead of a function: every item's estimate, when they are alike; it
+        spares a call per item, a fair share of the work for many cheap ones): a batch below
         ``inline_cost`` runs in the calling thread, anything else is cut into
         contiguous chunks of balanced cost (at most ``CHUNKS_PER_WORKER`` per
         worker, none cheaper than ``inline_cost``) whose results are concatenated
@@ -243,9 +245,12 @@ class CpuPool:
 _pools: weakref.WeakSet[CpuPool] = weakref.WeakSet()
 
 
-def _estimates(cost: Callable[[T], float], items: Sequence[T]) -> list[float]:
+def _estimates(cost: Cost[T], items: Sequence[T]) -> list[float]:
     """``cost`` of every item, negatives as zero. ``map`` first: for a batch of
-    many cheap items, estimating them is a fair share of the work itself."""
+    many cheap items, estimating them is a fair share of the work itself, and a
+    ``cost`` that is one number for all of them costs nothing per item."""
+    if isinstance(cost, (int, float)):
+        return [max(0.0, float(cost))] * len(items)
     costs = list(map(cost, items))
     if min(costs) < 0:
         costs = [max(0.0, c) for c in costs]

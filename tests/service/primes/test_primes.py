@@ -26,6 +26,7 @@ from flask_fanout.service.primes import (
     Parsed,
     PrimeInputError,
     PrimeLimits,
+    batch_cost,
     is_prime,
     is_prime_batch,
     parse_json_numbers,
@@ -225,6 +226,14 @@ def test_prime_cost_grows_with_size() -> None:
     assert costs == sorted(costs) and costs[-1] > 20 * costs[3]
     assert prime_cost(-(10**1000)) == prime_cost(10**1000)
     assert prime_cost(0) == prime_cost(1) == costs[0]
+
+
+def test_a_batch_below_2_64_costs_one_number_for_all() -> None:
+    small = [0, 1, 7, -(2**64) + 1, 2**64 - 1, mpz(2**61 - 1)]
+    assert batch_cost(small) == prime_cost(2**64 - 1), "one estimate: all alike"
+    for big in (2**64, -(2**64), 10**100):
+        assert batch_cost([*small, big]) is prime_cost, "a bigger one: estimated one by one"
+    assert batch_cost([]) is prime_cost
 
 
 # --------------------------------------------------------------------------- parsing

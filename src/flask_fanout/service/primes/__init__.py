@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from .numbers import Parsed, PrimeInputError, PrimeLimits, parse_json_numbers, parse_path_numbers
-from .primality import Integer, is_prime, is_prime_batch, prime_cost
+from .primality import Integer, batch_cost, is_prime, is_prime_batch, prime_cost
 
 __all__ = [
     "Integer",
     "Parsed",
     "PrimeInputError",
     "PrimeLimits",
+    "batch_cost",
     "is_prime",
     "is_prime_batch",
     "parse_json_numbers",

@@ -21,7 +21,7 @@ from ..openapi import (
     sync_view,
 )
 from .numbers import Parsed, PrimeInputError, PrimeLimits, parse_json_numbers, parse_path_numbers
-from .primality import is_prime_batch, prime_cost
+from .primality import batch_cost, is_prime_batch
 
 primes = APIBlueprint(
     "primes",
@@ -52,7 +52,8 @@ def _limits() -> PrimeLimits:
 def _primality(numbers: list[Parsed]) -> dict[str, bool]:
     """Test each distinct number once, on the CPU backend; map key -> prime."""
     distinct = {n.key: n.value for n in numbers}
-    flags = cpu_map(is_prime_batch, list(distinct.values()), prime_cost)
+    values = list(distinct.values())
+    flags = cpu_map(is_prime_batch, values, batch_cost(values))
     return dict(zip(distinct, flags, strict=True))
 
 
