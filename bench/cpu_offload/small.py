@@ -31,6 +31,7 @@ from harness.rounds import Rounds, interleave, timed
 from primality import trial_division
 
 TARGET_OURS_RATIO = 1.0  # issue 9: no batch slower than running it inline
+CALLS_PER_ROUND = 20  # of the serial loop, ours and inline: each takes a few ms
 
 
 @dataclass(frozen=True)
@@ -100,11 +101,26 @@ def measure(
     }
     started = pool.stats()["pool_starts_total"] > 0
     first = {name: timed(contenders[name])[0] for name in ("example", "ours")}
+    # Runs of a few ms, one per round, were mostly noise (the first after a
+    # round's quiet wait ran cold): each round times CALLS_PER_ROUND calls of
+    # the fast contenders and reports their mean.
+    for name in ("serial", "ours", "inline"):
+        contenders[name] = partial(repeated, contenders[name], CALLS_PER_ROUND)
     rounds = interleave(contenders, sizes.repeat, check_equal(expected), sizes.quiet_wait)
+    for name in ("serial", "ours", "inline"):
+        rounds.times[name] = [t / CALLS_PER_ROUND for t in rounds.times[name]]
     chunks = pooled_chunks(pool, partial(ours, pool, work, numbers))
     cost = work.cost(numbers)
     estimated = cost * len(numbers) if isinstance(cost, float) else math.fsum(map(cost, numbers))
     return SmallRow(work.label, work.function, rounds, first, chunks, estimated, started)
+
+
+def repeated(call: Callable[[], object], times: int) -> object:
+    """``call()`` ``times`` times in a row; the last result."""
+    result = None
+    for _ in range(times):
+        result = call()
+    return result
 
 
 def ours(pool: CpuPool, work: Workload, numbers: Sequence[int]) -> list[bool]:
@@ -133,7 +149,8 @@ def small_section(rows_in: list[SmallRow]) -> list[str]:
     rows = [
         "## 3. The example's pattern on small numbers",
         "",
-        "How to read: time for the whole set. *example* is `ProcessPoolExecutor().map(f, "
+        "How to read: time for the whole set (for serial, inline and ours the mean of "
+        f"{CALLS_PER_ROUND} calls in a row per round). *example* is `ProcessPoolExecutor().map(f, "
         "numbers)` with its default chunksize of 1 on a warm module-global pool "
         '(2 processes); *ours* is `CpuPool("process", 2).map_batches(f_batch, numbers, '
         "cost)`; *serial* is `[f(n) for n in numbers]`; *inline* is `f_batch(numbers)`, "
