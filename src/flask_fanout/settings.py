@@ -133,9 +133,9 @@ class Settings:
     under gevent, a connection turned away again before then gets that next 503
     only 0.5-1 x this many seconds (jittered) after its last one. Keeps clients
     that ignore Retry-After from starving the worker. With adaptive admission a
-    connection's first 503 is held too, 0.1 s or as long as new connections
-    wait in the listen queue, at most this (clients that connect per request
-    then wait held rather than in the queue, in front of admitted ones).
+    connection's first 503 is held too, 0.5-1 x this (clients that connect
+    per request then wait held rather than in the listen queue, in front of
+    admitted ones).
     0 turns holding off."""
     cpu_backend: str = "process"
     """FANOUT_CPU_BACKEND: process, dask or inline."""
