@@ -31,7 +31,8 @@ from harness.rounds import Rounds, interleave, timed
 from primality import trial_division
 
 TARGET_OURS_RATIO = 1.0  # issue 9: no batch slower than running it inline
-CALLS_PER_ROUND = 20  # of the serial loop, ours and inline: each takes a few ms
+CALLS_PER_ROUND = 20  # of the FAST contenders: each call takes a few ms
+FAST = ("serial", "ours", "inline")
 
 
 @dataclass(frozen=True)
@@ -104,10 +105,10 @@ def measure(
     # Runs of a few ms, one per round, were mostly noise (the first after a
     # round's quiet wait ran cold): each round times CALLS_PER_ROUND calls of
     # the fast contenders and reports their mean.
-    for name in ("serial", "ours", "inline"):
+    for name in FAST:
         contenders[name] = partial(repeated, contenders[name], CALLS_PER_ROUND)
     rounds = interleave(contenders, sizes.repeat, check_equal(expected), sizes.quiet_wait)
-    for name in ("serial", "ours", "inline"):
+    for name in FAST:
         rounds.times[name] = [t / CALLS_PER_ROUND for t in rounds.times[name]]
     chunks = pooled_chunks(pool, partial(ours, pool, work, numbers))
     cost = work.cost(numbers)

@@ -127,7 +127,8 @@ class GradientLimit:
             self._window_start = now
         samples = self._window.get(route)
         if samples is None:
-            if route not in self._baselines and len(self._baselines) >= MAX_ROUTES:
+            known = self._baselines.keys() | self._window.keys()
+            if route not in known and len(known) >= MAX_ROUTES:
                 route = ""  # bounded: the rest share one baseline
             samples = self._window.setdefault(route, [])
         samples.append(latency)
