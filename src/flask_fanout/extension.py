@@ -27,7 +27,7 @@ from .process_local import PerProcess
 from .settings import Settings
 
 EXTENSION_KEY = "fanout"
-COLD_START_INFLIGHT = 128  # the adaptive limit of a fresh worker (capped by the ceiling)
+COLD_START_INFLIGHT = GradientParams.initial  # a fresh worker's adaptive limit (within the bounds)
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from flask_fanout.admission import GradientLimit, GradientParams
 
 BASE = 0.300  # the no-load latency of the made-up requests: the slowest source's 0.3 s
+COLD = GradientParams().initial
 
 
 def busy(limit: GradientLimit, short: float, low: float = BASE, shed: bool = True) -> int:
@@ -18,10 +19,10 @@ def busy(limit: GradientLimit, short: float, low: float = BASE, shed: bool = Tru
     return limit.update(short, low, peak=limit.limit, shed=shed)
 
 
-def test_cold_start_is_128_within_floor_and_ceiling() -> None:
-    assert GradientLimit().limit == 128
+def test_cold_start_is_256_within_floor_and_ceiling() -> None:
+    assert GradientLimit().limit == COLD == 256
     assert GradientLimit(GradientParams(ceiling=50)).limit == 50
-    assert GradientLimit(GradientParams(floor=200, ceiling=512)).limit == 200
+    assert GradientLimit(GradientParams(floor=300, ceiling=512)).limit == 300
     fresh = GradientLimit()
     assert fresh.baseline == 0.0
     busy(fresh, BASE * 1.05, low=BASE)
@@ -32,14 +33,15 @@ def test_the_limit_rises_while_latency_stays_flat_and_stops_at_the_ceiling() -> 
     limit = GradientLimit(GradientParams(ceiling=512))
     seen = [busy(limit, BASE) for _ in range(200)]
     assert all(b >= a for a, b in itertools.pairwise(seen)), "never falls"
-    assert seen[0] > 128 and seen[-1] == 512
+    assert seen[0] > COLD and seen[-1] == 512
     assert all(b <= a * 1.25 for a, b in itertools.pairwise(seen)), "it climbs, never jumps"
     assert seen.index(512) <= 10, "demand is waiting: the ceiling within a few windows"
 
 
 def test_without_shedding_a_flat_latency_only_lets_the_limit_drift_up() -> None:
     """Growth is fast only while requests are turned away: demand above the limit."""
-    shedding, not_shedding = GradientLimit(), GradientLimit()
+    params = GradientParams(initial=128, ceiling=512)  # room to double below the ceiling
+    shedding, not_shedding = GradientLimit(params), GradientLimit(params)
     for _ in range(5):
         busy(shedding, BASE, shed=True)
         busy(not_shedding, BASE, shed=False)
@@ -70,7 +72,7 @@ def test_an_unused_limit_does_not_move() -> None:
     limit = GradientLimit()
     limit.update(BASE, BASE, peak=3, shed=False)
     for short in (BASE, BASE * 5, BASE):
-        assert limit.update(short, BASE, peak=3, shed=False) == 128
+        assert limit.update(short, BASE, peak=3, shed=False) == COLD
 
 
 def test_the_baseline_does_not_creep_up_while_shedding() -> None:
@@ -90,7 +92,7 @@ def test_the_baseline_does_not_creep_up_while_shedding() -> None:
 def test_at_the_floor_a_slower_source_is_learnt_even_while_shedding() -> None:
     limit = GradientLimit(GradientParams(floor=8))
     busy(limit, BASE)
-    lowest = 128
+    lowest = COLD
     for _ in range(300):
         busy(limit, BASE * 2, low=BASE * 2, shed=True)
         lowest = min(lowest, limit.limit)
@@ -119,6 +121,29 @@ def test_a_fast_route_beside_a_slow_one_does_not_drag_the_limit_down() -> None:
     for step in range(40, 80):
         window_of(limit, {"/": BASE * 3, "": 0.002, "/is_prime/<numbers>": 0.010}, now=step * 0.3)
     assert limit.limit < 100, "the slow route got three times slower: it falls"
+
+
+def shedding_windows(limit: GradientLimit, latencies: list[float], windows: int) -> int:
+    """``windows`` windows of ``latencies``, each turning requests away, at full use."""
+    for step in range(windows):
+        limit.rejected()
+        for latency in latencies:
+            limit.observe(latency, inflight=limit.limit, now=float(step))
+    return limit.limit
+
+
+def test_a_tail_stretched_by_a_queue_shrinks_the_limit_an_evenly_busy_loop_does_not() -> None:
+    """The same mean, two causes: every request a little slower (a busy event loop
+    that still has room) or some requests waiting (a queue). Only the second is
+    what more admitted requests make worse, and only it stretches the p90."""
+    params = GradientParams(window=0.0, min_samples=100)
+    evenly_slower = [BASE * (1 + 0.15 * i / 99) for i in range(100)]
+    queued = [BASE] * 80 + [BASE * 1.375] * 20
+    assert sum(evenly_slower) == pytest.approx(sum(queued), rel=0.001), "one mean"
+    busy_loop, queue = GradientLimit(params), GradientLimit(params)
+    start = busy_loop.limit
+    assert shedding_windows(busy_loop, evenly_slower, 10) > start * 1.5
+    assert shedding_windows(queue, queued, 10) < start
 
 
 def test_routes_beyond_the_bound_share_one_baseline() -> None:

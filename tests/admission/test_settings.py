@@ -5,13 +5,20 @@ from __future__ import annotations
 import pytest
 
 from flask_fanout import ConfigError, Settings
+from flask_fanout.admission import GradientParams
 
 
 def test_adaptive_is_the_default_with_its_bounds() -> None:
     settings = Settings.from_mapping({})
     assert settings.admission == "adaptive"
     assert (settings.min_inflight, settings.max_inflight) == (8, 512)
-    assert settings.latency_tolerance == 1.05
+    assert settings.latency_tolerance == 1.2
+
+
+def test_the_settings_and_the_controller_agree_on_the_defaults() -> None:
+    settings, params = Settings.from_mapping({}), GradientParams()
+    assert (settings.min_inflight, settings.max_inflight) == (params.floor, params.ceiling)
+    assert settings.latency_tolerance == params.tolerance
 
 
 def test_static_keeps_the_old_fixed_limit_unless_told_otherwise() -> None:
