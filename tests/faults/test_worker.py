@@ -80,6 +80,32 @@ def test_malformed_header_fields_are_400(served: Server, field: bytes) -> None:
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
 
 
+@pytest.mark.parametrize("path", ["/is_prime/7", "/stream", "/empty"])
+def test_a_client_that_asks_to_close_is_told_the_connection_closes(
+    served: Server, path: str
+) -> None:
+    """RFC 9112 9.6: a client's ``Connection: close`` is answered with one, and the
+    server closes (``exchange`` reads to the end); without it a client such as wrk
+    takes the connection for kept-alive and counts its closing as an error."""
+    answer = exchange(
+        served, b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path.encode()
+    )
+    head = answer.partition(b"\r\n\r\n")[0].lower().split(b"\r\n")
+    assert head[0].startswith(b"http/1.1 2"), answer[:200]
+    assert head.count(b"connection: close") == 1, head
+
+
+def test_a_kept_alive_answer_says_nothing_of_closing(served: Server) -> None:
+    answer = exchange(
+        served,
+        b"GET /is_prime/7 HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /is_prime/7 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    first, second = answer.split(b"HTTP/1.1 200 ")[1:]
+    assert b"connection: close" not in first.lower()
+    assert b"connection: close" in second.lower()
+
+
 def test_header_fields_reach_the_app(served: Server) -> None:
     """Names in any case, repeated fields and a body behind Content-Length."""
     body = b'{"numbers": [7, 8]}'

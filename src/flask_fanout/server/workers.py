@@ -151,6 +151,12 @@ class _QuietHandler(PyWSGIHandler):
         # pywsgi sends the head, then the body: two system calls per response.
         self.headers_sent = True
         self.finalize_headers()
+        if self.close_connection and not any(
+            name.lower() == b"connection" for name, _ in self.response_headers
+        ):
+            # pywsgi closes after this answer but says so to HTTP/1.0 clients only
+            # (RFC 9112 9.6: say it): wrk then took the close for an error.
+            self.response_headers.append((b"Connection", b"close"))
         message = bytearray(b"HTTP/1.1 %s\r\n" % self.status)
         for name, value in self.response_headers:
             message += name
