@@ -92,10 +92,14 @@ class Settings:
     io_threads: int = 1024
     """FANOUT_IO_THREADS: I/O pool size per process; sized for waiting, not for CPUs.
 
-    Each in-flight request holds one slot per source for as long as it waits, so
-    this must cover max_inflight x sources: 128 capped a worker at ~210 requests/s
-    on three sources of 0.1/0.2/0.3 s. Under gevent a slot is a greenlet (a few
-    KB); threads are started only when needed.
+    Each in-flight request holds one slot per source for as long as that source
+    takes, so this must cover the calls waiting at once: 128 capped a worker at
+    ~210 requests/s on three sources of 0.1/0.2/0.3 s. With those sources a
+    request holds two slots on average (0.6 slot-seconds per 0.3 s), so 1024
+    covers the adaptive ceiling of 512; 2048 gave fewer 200s in 4 of 4
+    interleaved runs at 1,000-1,500 clients (no gain, a call past the pool
+    waits its turn). Under gevent a slot is a greenlet (a few KB); threads are
+    started only when needed.
     """
     timeout: float = 5.0
     """FANOUT_TIMEOUT: default per-call timeout in seconds."""
