@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from itertools import pairwise
 
 import pytest
@@ -11,7 +12,15 @@ from hypothesis import strategies as st
 from flask_fanout.cpu import (
     split_balanced,
 )
-from flask_fanout.cpu.chunks import plan, probe, probe_length, rescale, worth_shipping
+from flask_fanout.cpu.chunks import (
+    Alike,
+    plan,
+    probe,
+    probe_length,
+    rescale,
+    total,
+    worth_shipping,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -98,3 +107,44 @@ def test_worth_shipping_weighs_the_saving_of_each_worker_count() -> None:
     # One worker saves nothing; it may cost a small share more to free the caller.
     assert worth_shipping(total=1.0, items=1000, parallelism=1)
     assert not worth_shipping(total=0.01, items=5000, parallelism=1)
+
+
+def test_alike_costs_are_a_sequence_of_one_number() -> None:
+    costs = Alike(0.5, 10)
+    assert len(costs) == 10 and list(costs) == [0.5] * 10 and costs[-1] == 0.5
+    assert len(costs[3:]) == 7 and len(costs[:-2]) == 8 and len(costs[::3]) == 4
+    assert len(costs[20:]) == 0 and total(costs) == 5.0 == total([0.5] * 10)
+    with pytest.raises(IndexError):
+        costs[10]
+
+
+@given(
+    each=st.floats(min_value=0.0, max_value=0.01).filter(lambda c: c == 0 or c > 1e-9),
+    length=st.integers(min_value=0, max_value=3000),
+    seconds=st.floats(min_value=0.0, max_value=0.1),
+)
+def test_alike_costs_plan_as_the_list_of_them_does(
+    each: float, length: int, seconds: float
+) -> None:
+    """One number for every item is a shortcut, never another answer."""
+    alike, listed = Alike(each, length), [each] * length
+    probed = probe_length(alike, 0.002)
+    assert abs(probed - probe_length(listed, 0.002)) <= 1  # float sums may round at the edge
+    assert list(rescale(alike, probed, seconds)) == pytest.approx(rescale(listed, probed, seconds))
+    for parallelism in (1, 2):
+        if plan(alike, parallelism, 0.002) != plan(listed, parallelism, 0.002):
+            # only where a sum and a product round apart across a threshold
+            assert total(alike) != sum(listed)
+            assert math.isclose(total(alike), sum(listed), rel_tol=1e-9)
+
+
+def test_probe_of_alike_costs_runs_the_head_and_rescales_the_rest() -> None:
+    calls: list[list[int]] = []
+
+    def double(chunk: list[int]) -> list[int]:
+        calls.append(list(chunk))
+        return [2 * x for x in chunk]
+
+    head, rest = probe(double, list(range(100)), Alike(1e-4, 100), 0.002)
+    assert head == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18] and calls == [list(range(10))]
+    assert isinstance(rest, Alike) and len(rest) == 90 and rest.each <= 1e-4

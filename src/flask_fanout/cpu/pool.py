@@ -19,7 +19,7 @@ from typing import Literal, TypeVar, get_args
 
 from ..blocking import gevent_is_patched
 from .backend import Backend
-from .chunks import DEFAULT_INLINE_COST, Cost, checked, plan, probe
+from .chunks import DEFAULT_INLINE_COST, Alike, Cost, checked, plan, probe
 from .dask_backend import CONNECT_TIMEOUT, UNDER_GEVENT, DaskBackend
 from .errors import SHUT_DOWN, CpuTimeout, CpuUnavailable
 from .inline import InlineBackend
@@ -245,12 +245,12 @@ class CpuPool:
 _pools: weakref.WeakSet[CpuPool] = weakref.WeakSet()
 
 
-def _estimates(cost: Cost[T], items: Sequence[T]) -> list[float]:
+def _estimates(cost: Cost[T], items: Sequence[T]) -> Sequence[float]:
     """``cost`` of every item, negatives as zero. ``map`` first: for a batch of
     many cheap items, estimating them is a fair share of the work itself, and a
     ``cost`` that is one number for all of them costs nothing per item."""
     if isinstance(cost, (int, float)):
-        return [max(0.0, float(cost))] * len(items)
+        return Alike(max(0.0, float(cost)), len(items))
     costs = list(map(cost, items))
     if min(costs) < 0:
         costs = [max(0.0, c) for c in costs]
