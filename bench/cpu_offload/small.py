@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -103,25 +104,51 @@ def measure(
     started = pool.stats()["pool_starts_total"] > 0
     first = {name: timed(contenders[name])[0] for name in ("example", "ours")}
     # Runs of a few ms, one per round, were mostly noise (the first after a
-    # round's quiet wait ran cold): each round times CALLS_PER_ROUND calls of
-    # the fast contenders and reports their mean.
+    # round's quiet wait ran cold), and so were 20 in a row per contender: the
+    # serial loop and the batch function, the same code, came out 1.3x apart.
+    # So each round times CALLS_PER_ROUND calls of each fast contender,
+    # alternating call by call, and reports their means.
+    spent: dict[str, list[float]] = {name: [] for name in FAST}
+    fast = {name: contenders.pop(name) for name in FAST}
+    contenders["fast"] = partial(alternating, fast, CALLS_PER_ROUND, spent)
+    check = check_equal(expected)
+    rounds = interleave(contenders, sizes.repeat, partial(_check_all, check), sizes.quiet_wait)
     for name in FAST:
-        contenders[name] = partial(repeated, contenders[name], CALLS_PER_ROUND)
-    rounds = interleave(contenders, sizes.repeat, check_equal(expected), sizes.quiet_wait)
-    for name in FAST:
-        rounds.times[name] = [t / CALLS_PER_ROUND for t in rounds.times[name]]
+        rounds.times[name] = spent[name]
+        rounds.run_others[name] = rounds.run_others["fast"]
+    del rounds.times["fast"]
     chunks = pooled_chunks(pool, partial(ours, pool, work, numbers))
     cost = work.cost(numbers)
     estimated = cost * len(numbers) if isinstance(cost, float) else math.fsum(map(cost, numbers))
     return SmallRow(work.label, work.function, rounds, first, chunks, estimated, started)
 
 
-def repeated(call: Callable[[], object], times: int) -> object:
-    """``call()`` ``times`` times in a row; the last result."""
-    result = None
-    for _ in range(times):
-        result = call()
-    return result
+def alternating(
+    calls: dict[str, Callable[[], object]], times: int, spent: dict[str, list[float]]
+) -> dict[str, object]:
+    """Each of ``calls`` ``times`` times, one after another in a rotating order;
+    appends each one's mean seconds to ``spent`` and returns its last result."""
+    names = list(calls)
+    totals = dict.fromkeys(names, 0.0)
+    results: dict[str, object] = {}
+    for i in range(times):
+        shift = i % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            results[name] = calls[name]()
+            totals[name] += time.perf_counter() - start
+    for name in names:
+        spent[name].append(totals[name] / times)
+    return results
+
+
+def _check_all(check: Callable[[str, object], None], name: str, result: object) -> None:
+    """``check`` every answer, those of the alternating bundle one by one."""
+    if name == "fast" and isinstance(result, dict):
+        for each, answer in result.items():
+            check(each, answer)
+    else:
+        check(name, result)
 
 
 def ours(pool: CpuPool, work: Workload, numbers: Sequence[int]) -> list[bool]:
@@ -151,8 +178,9 @@ def small_section(rows_in: list[SmallRow]) -> list[str]:
         "## 3. The example's pattern on small numbers",
         "",
         "How to read: time for the whole set (for serial, inline and ours the mean of "
-        f"{CALLS_PER_ROUND} calls in a row per round). *example* is `ProcessPoolExecutor().map(f, "
-        "numbers)` with its default chunksize of 1 on a warm module-global pool "
+        f"{CALLS_PER_ROUND} calls each per round, the three alternating call by call). "
+        "*example* is `ProcessPoolExecutor().map(f, numbers)` with its default chunksize "
+        "of 1 on a warm module-global pool "
         '(2 processes); *ours* is `CpuPool("process", 2).map_batches(f_batch, numbers, '
         "cost)`; *serial* is `[f(n) for n in numbers]`; *inline* is `f_batch(numbers)`, "
         "the batch function called directly, what ours runs when it keeps a batch inline. "
