@@ -27,7 +27,6 @@ from .process_local import PerProcess
 from .settings import Settings
 
 EXTENSION_KEY = "fanout"
-COLD_START_INFLIGHT = GradientParams.initial  # a fresh worker's adaptive limit (within the bounds)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -118,7 +117,6 @@ def _controller(settings: Settings) -> GradientLimit | None:
         GradientParams(
             floor=settings.min_inflight,
             ceiling=settings.max_inflight,
-            initial=COLD_START_INFLIGHT,
             tolerance=settings.latency_tolerance,
         )
     )

@@ -25,7 +25,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from flask_fanout import Fanout, Settings, cpu_map, gather, metrics_response
-from flask_fanout.extension import COLD_START_INFLIGHT
+from flask_fanout.admission import GradientParams
 from flask_fanout.metrics import LATENCY_BUCKETS
 from tests.cpu_tasks import spin_batch, spin_cost
 from tests.server.test_cli import wait_until_serving
@@ -354,7 +354,7 @@ def test_two_workers_add_up_and_the_directory_follows_the_server(
         for source in ("file", "db", "api"):
             calls = value(samples, "fanout_source_calls_total", source=source, outcome="ok")
             assert calls == sent
-        cold = min(COLD_START_INFLIGHT, Settings().max_inflight)  # light load: not moved
+        cold = min(GradientParams.initial, Settings().max_inflight)  # light load: not moved
         assert value(samples, "fanout_admission_limit") == 2 * cold
         assert value(samples, "fanout_requests_in_flight") == 0
 

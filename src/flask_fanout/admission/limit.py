@@ -61,6 +61,7 @@ from dataclasses import dataclass
 
 GRADIENT_FLOOR = 0.5  # a window may at most halve the target (Gradient2's bound)
 MAX_ROUTES = 64  # routes with a baseline of their own; the rest share one
+BASELINE_QUANTILE = 0.1  # a route's no-load latency follows its windows' p10
 
 
 @dataclass(frozen=True)
@@ -157,8 +158,10 @@ class GradientLimit:
         window, count = self._window, self._count
         for samples in window.values():
             samples.sort()
-        self._learn({route: _low(samples) for route, samples in window.items()}, self._shed)
-        high = math.fsum(len(s) * _high(s, self.params.quantile) for s in window.values()) / count
+        lows = {route: _quantile(samples, BASELINE_QUANTILE) for route, samples in window.items()}
+        self._learn(lows, self._shed)
+        q = self.params.quantile
+        high = math.fsum(len(s) * _quantile(s, q) for s in window.values()) / count
         expected = math.fsum(len(s) * self._baselines[r] for r, s in window.items()) / count
         probe = _queue_delay_probe
         self.queue_delay = probe() if probe is not None else 0.0
@@ -210,11 +213,6 @@ class GradientLimit:
                 self._baselines[route] = baseline + p.baseline_rise * (low - baseline)
 
 
-def _low(ordered: list[float]) -> float:
-    """The p10 of sorted samples: what a request of this route takes when it does not wait."""
-    return ordered[len(ordered) // 10]
-
-
-def _high(ordered: list[float], quantile: float) -> float:
+def _quantile(ordered: list[float], quantile: float) -> float:
     """The ``quantile`` of sorted samples."""
     return ordered[min(int(len(ordered) * quantile), len(ordered) - 1)]
