@@ -69,3 +69,18 @@ def test_the_wait_counts_only_for_requests_that_came_on_new_connections(
         finally:
             for client in clients:
                 client.close()
+
+
+def test_closing_while_the_fair_share_recheck_sleeps_fails_nothing() -> None:
+    """The recheck that restarts accepting wakes after a close without a socket to watch."""
+    import gevent
+
+    from flask_fanout.server.workers import _BalancedServer
+
+    server = _BalancedServer(("127.0.0.1", 0), lambda environ, start_response: [])
+    server.start()
+    server.stop_accepting()  # as when over its share: the recheck would start it again
+    gevent.sleep(0.005)  # the recheck is asleep now
+    server.close()
+    server._rechecker.join(timeout=5)
+    assert server._rechecker.dead and server._rechecker.exception is None

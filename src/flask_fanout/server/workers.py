@@ -238,7 +238,7 @@ class _BalancedServer(PyWSGIServer):
 
     def start(self) -> None:
         super().start()
-        gevent.spawn(self._accept_again_when_fair)
+        self._rechecker = gevent.spawn(self._accept_again_when_fair)
         set_queue_delay_probe(self.listen_queue_wait)
 
     def listen_queue_wait(self) -> float:
@@ -269,6 +269,8 @@ class _BalancedServer(PyWSGIServer):
         # accepting after ``full`` stopped it for being over the share.
         while not self.closed:
             gevent.sleep(_RECHECK_SECONDS)
+            if not self.started:  # closed while this slept: its socket may be gone
+                return
             if self._watcher is None and not self.full():
                 self.start_accepting()
 
