@@ -137,8 +137,9 @@ def test_a_tail_stretched_by_a_queue_shrinks_the_limit_an_evenly_busy_loop_does_
     that still has room) or some requests waiting (a queue). Only the second is
     what more admitted requests make worse, and only it stretches the p90."""
     params = GradientParams(window=0.0, min_samples=100)
-    evenly_slower = [BASE * (1 + 0.15 * i / 99) for i in range(100)]
-    queued = [BASE] * 80 + [BASE * 1.375] * 20
+    spread = (params.tolerance - 1) * 0.75  # the slowest 25 % inside the tolerance
+    evenly_slower = [BASE * (1 + spread * i / 99) for i in range(100)]
+    queued = [BASE] * 80 + [BASE * (1 + 2.5 * spread)] * 20
     assert sum(evenly_slower) == pytest.approx(sum(queued), rel=0.001), "one mean"
     busy_loop, queue = GradientLimit(params), GradientLimit(params)
     start = busy_loop.limit

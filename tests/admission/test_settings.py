@@ -12,7 +12,7 @@ def test_adaptive_is_the_default_with_its_bounds() -> None:
     settings = Settings.from_mapping({})
     assert settings.admission == "adaptive"
     assert (settings.min_inflight, settings.max_inflight) == (8, 512)
-    assert settings.latency_tolerance == 1.2
+    assert settings.latency_tolerance == 1.12
 
 
 def test_the_settings_and_the_controller_agree_on_the_defaults() -> None:

@@ -74,7 +74,7 @@ class GradientParams:
     """A cold worker's limit: what 2 workers' share of 1,000 clients needs (the
     climb from 128 took ~4 s of a 15 s run there), below the http workload's knee
     (300-400 per worker here)."""
-    tolerance: float = 1.2
+    tolerance: float = 1.12
     quantile: float = 0.9
     """Which quantile of a window's latencies is ``short``: the p90 (a p99 of a
     window of a few hundred requests is its two or three slowest)."""
