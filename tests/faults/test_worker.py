@@ -11,6 +11,8 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import time
+from email.utils import parsedate_to_datetime
 
 import pytest
 
@@ -104,6 +106,23 @@ def test_a_kept_alive_answer_says_nothing_of_closing(served: Server) -> None:
     first, second = answer.split(b"HTTP/1.1 200 ")[1:]
     assert b"connection: close" not in first.lower()
     assert b"connection: close" in second.lower()
+
+
+def test_every_answer_carries_one_date_of_now(served: Server) -> None:
+    before = time.time()
+    answer = exchange(
+        served,
+        b"GET /is_prime/7 HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /empty HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    after = time.time()
+    heads = [part.partition(b"\r\n\r\n")[0] for part in answer.split(b"HTTP/1.1 ")[1:]]
+    assert len(heads) == 2, answer[:300]
+    for head in heads:
+        dates = [line[6:] for line in head.lower().split(b"\r\n") if line.startswith(b"date: ")]
+        assert len(dates) == 1, head
+        when = parsedate_to_datetime(dates[0].decode()).timestamp()
+        assert int(before) <= when <= after, (dates, before, after)
 
 
 def test_header_fields_reach_the_app(served: Server) -> None:

@@ -32,6 +32,7 @@ import struct
 import time
 from collections.abc import Iterator
 from typing import Any
+from wsgiref.handlers import format_date_time
 
 import gevent
 from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler, PyWSGIServer
@@ -137,6 +138,20 @@ class _RequestHeaders:
         return self.get("content-type")
 
 
+_date: tuple[int, bytes] = (0, b"")
+
+
+def _http_date() -> bytes:
+    """``Date``'s value for now (RFC 9110 5.6.7), formatted once a second."""
+    global _date
+    second, value = _date
+    now = int(time.time())
+    if now != second:
+        value = format_date_time(now).encode("ascii")
+        _date = (now, value)  # one assignment: a thread never sees half of it
+    return value
+
+
 class _QuietHandler(PyWSGIHandler):
     """No per-request access-log record (the app logs), and a request's headers
     parsed (within gunicorn's limits) and a response's head and body sent for less."""
@@ -150,6 +165,10 @@ class _QuietHandler(PyWSGIHandler):
     def _write_with_headers(self, data: bytes) -> None:
         # pywsgi sends the head, then the body: two system calls per response.
         self.headers_sent = True
+        if self.provided_date is None:  # pywsgi formats the date anew for every answer
+            date = _http_date()
+            self.provided_date: bytes | None = date
+            self.response_headers.append((b"Date", date))
         self.finalize_headers()
         if self.close_connection and not any(
             name.lower() == b"connection" for name, _ in self.response_headers
