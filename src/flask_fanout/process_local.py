@@ -14,6 +14,18 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+# ``get`` runs several times a request, and ``os.getpid`` is a system call
+# (glibc stopped caching it): the process's id is kept here, renewed in a child.
+os.register_at_fork(after_in_child=_forked)
+
 
 class PerProcess(Generic[T]):
     """A value made by ``factory`` once per process, on first use."""
@@ -27,19 +39,19 @@ class PerProcess(Generic[T]):
 
     def get(self) -> T:
         value, pid = self._value, self._pid
-        if value is not None and pid == os.getpid():
+        if value is not None and pid == _pid:
             return value
         with self._lock:
-            if self._value is None or self._pid != os.getpid():
+            if self._value is None or self._pid != _pid:
                 # A value inherited through fork is abandoned, never closed: its
                 # threads and sockets belong to the parent.
                 self._value = self._factory()
-                self._pid = os.getpid()
+                self._pid = _pid
             return self._value
 
     def peek(self) -> T | None:
         """The value if this process has built it, without building it."""
-        return self._value if self._pid == os.getpid() else None
+        return self._value if self._pid == _pid else None
 
     def reset(self) -> None:
         """Close this process's value (if any); the next ``get`` builds a new one."""
