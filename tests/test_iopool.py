@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 
 GEVENT_POOL = """
 from gevent import monkey
@@ -75,6 +76,24 @@ late = pool.start(runner(0.2))
 report["timed_out_wait"] = list(pool.wait_any([late], 0.05))
 wait_all([late])
 report["late_done"] = list(pool.wait_any([late], 0)) == [late]
+
+# wait_all wakes once, when the last call ends; past its timeout, with those done.
+wide = GreenletIOPool(4)
+order = []
+def marked(name, seconds):
+    def call():
+        time.sleep(seconds)
+        order.append(name)
+        return name
+    return call
+calls = [wide.start(marked(n, s)) for n, s in (("a", 0.05), ("b", 0.1), ("c", 0.15))]
+done = wide.wait_all(calls, 5)
+report["all_waited_for"] = (sorted(wide.result(c) for c in done), list(order))
+slowest = wide.start(marked("d", 0.3))
+quick = wide.start(marked("e", 0.01))
+partial = wide.wait_all([slowest, quick], 0.1)
+report["all_timed_out_with"] = [wide.result(c) for c in partial]
+report["all_late_done"] = len(wide.wait_all([slowest, quick], 5))
 print(json.dumps(report))
 """
 
@@ -95,4 +114,23 @@ def test_workers_are_reused_bounded_and_queue_the_rest() -> None:
         "idle_load": [0, 0],
         "timed_out_wait": [],
         "late_done": True,
+        "all_waited_for": [["a", "b", "c"], ["a", "b", "c"]],
+        "all_timed_out_with": ["e"],
+        "all_late_done": 2,
     }
+
+
+def test_the_thread_pool_waits_for_all_or_its_timeout() -> None:
+    from flask_fanout.iopool import ThreadIOPool
+
+    pool = ThreadIOPool(4)
+    gate = threading.Event()
+    try:
+        quick = pool.start(lambda: "quick")
+        held = pool.start(lambda: gate.wait(5) and "held")
+        assert [pool.result(t) for t in pool.wait_all([quick, held], 0.1)] == ["quick"]
+        gate.set()
+        assert sorted(pool.result(t) for t in pool.wait_all([quick, held], 5)) == ["held", "quick"]
+    finally:
+        gate.set()
+        pool.shutdown()

@@ -88,7 +88,7 @@ def gather_on(
         if not pending:
             break
         next_limit = min(limits[t][1] for t in pending)
-        for task in pool.wait_any(pending, max(0.0, next_limit - now)):
+        for task in pool.wait_all(pending, max(0.0, next_limit - now)):
             pending.discard(task)
             outcomes[limits[task][0]] = pool.result(task)
     return {name: outcomes[name] for name in calls}

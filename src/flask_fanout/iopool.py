@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Collection
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol
 
 from .blocking import gevent_is_patched
@@ -22,7 +22,11 @@ class IOPool(Protocol):
     def start(self, fn: Callable[[], Any]) -> Any: ...
 
     def wait_any(self, tasks: Collection[Any], timeout: float) -> Collection[Any]:
-        """Wait at most ``timeout`` seconds; return the tasks that are done."""
+        """Wait for the first of ``tasks``, at most ``timeout`` seconds; return those done."""
+        ...
+
+    def wait_all(self, tasks: Collection[Any], timeout: float) -> Collection[Any]:
+        """Wait for every one of ``tasks``, at most ``timeout`` seconds; return those done."""
         ...
 
     def result(self, task: Any) -> Any: ...
@@ -59,6 +63,9 @@ class ThreadIOPool:
     def wait_any(self, tasks: Collection[Future[Any]], timeout: float) -> Collection[Future[Any]]:
         return wait(tasks, timeout=timeout, return_when=FIRST_COMPLETED).done
 
+    def wait_all(self, tasks: Collection[Future[Any]], timeout: float) -> Collection[Future[Any]]:
+        return wait(tasks, timeout=timeout, return_when=ALL_COMPLETED).done
+
     def result(self, task: Future[Any]) -> Any:
         return task.result()
 
@@ -84,6 +91,21 @@ class _GreenletCall:
         self.done = False
         self.cancelled = False
         self.waiter: Any = None  # the gevent Waiter of the greenlet waiting for it, if any
+
+
+class _Countdown:
+    """Switches a gevent ``Waiter`` when the last of ``count`` calls has finished."""
+
+    __slots__ = ("count", "waiter")
+
+    def __init__(self, waiter: Any, count: int) -> None:
+        self.waiter = waiter
+        self.count = count
+
+    def switch(self, value: Any) -> None:
+        self.count -= 1
+        if self.count <= 0:
+            self.waiter.switch(value)
 
 
 class GreenletIOPool:
@@ -157,9 +179,25 @@ class GreenletIOPool:
         if done or timeout <= 0:
             return done
         waiter = self._waiter(self._hub)
+        return self._wait(tasks, waiter, waiter, timeout)
+
+    def wait_all(self, tasks: Collection[_GreenletCall], timeout: float) -> Collection[Any]:
+        # One wake-up for the lot: waking per call cost ``gather`` a switch, a
+        # timer and a pass of its loop for each call but the last.
+        left = [call for call in tasks if not call.done]
+        if not left or timeout <= 0:
+            return [call for call in tasks if call.done]
+        waiter = self._waiter(self._hub)
+        return self._wait(tasks, waiter, _Countdown(waiter, len(left)), timeout)
+
+    def _wait(
+        self, tasks: Collection[_GreenletCall], waiter: Any, notify: Any, timeout: float
+    ) -> list[Any]:
+        """Park until ``waiter`` is switched: by ``notify``, which each finished call
+        switches, or by the timer."""
         timer = self._hub.loop.timer(timeout)
         for call in tasks:
-            call.waiter = waiter
+            call.waiter = notify
         timer.start(waiter.switch, None)
         try:
             waiter.get()
