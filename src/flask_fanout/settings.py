@@ -89,17 +89,17 @@ def read_setting(
 class Settings:
     """The extension's settings, one ``FANOUT_*`` key each."""
 
-    io_threads: int = 1024
+    io_threads: int = 1536
     """FANOUT_IO_THREADS: I/O pool size per process; sized for waiting, not for CPUs.
 
     Each in-flight request holds one slot per source for as long as that source
     takes, so this must cover the calls waiting at once: 128 capped a worker at
     ~210 requests/s on three sources of 0.1/0.2/0.3 s. With those sources a
-    request holds two slots on average (0.6 slot-seconds per 0.3 s), so 1024
-    covers the adaptive ceiling of 512; 2048 gave fewer 200s in 4 of 4
-    interleaved runs at 1,000-1,500 clients (no gain, a call past the pool
-    waits its turn). Under gevent a slot is a greenlet (a few KB); threads are
-    started only when needed.
+    request holds two slots on average (0.6 slot-seconds per 0.3 s), so 1536
+    covers the adaptive ceiling of 768 (twice the ceiling, as 2048 against
+    1024 gave fewer 200s in 4 of 4 interleaved runs at 1,000-1,500 clients at
+    the ceiling of 512: no gain, a call past the pool waits its turn). Under
+    gevent a slot is a greenlet (a few KB); threads are started only when needed.
     """
     timeout: float = 5.0
     """FANOUT_TIMEOUT: default per-call timeout in seconds."""
@@ -113,11 +113,13 @@ class Settings:
     latency of admitted requests against their no-load latency; it starts at
     256 (or the ceiling, if lower). static: the limit is FANOUT_MAX_INFLIGHT,
     always (128 unless set, the fixed limit of earlier versions)."""
-    max_inflight: int = 512
+    max_inflight: int = 768
     """FANOUT_MAX_INFLIGHT: the most requests a worker serves at once before answering 503.
 
-    adaptive: the controller's ceiling, 512 (high enough that it never binds on
-    the http workload here, so the controller decides); static: the limit, 128
+    adaptive: the controller's ceiling, 768: the sleeps workload at 1,500
+    clients gave 4,125-4,403 200s/s under it against 3,028-3,062 under 512
+    (where it bound) and 3,936-3,938 under 1024, and the http workload settles
+    below it, so the controller decides (README, Admission control); static: the limit, 128
     unless set. Measured with 2 balanced gevent workers: 200 clients put ~100 on
     each (so 128 never turns one away), and more admitted requests than the CPU
     can finish in about 0.3 s only make every admitted answer slower."""

@@ -11,7 +11,7 @@ from flask_fanout.admission import GradientParams
 def test_adaptive_is_the_default_with_its_bounds() -> None:
     settings = Settings.from_mapping({})
     assert settings.admission == "adaptive"
-    assert (settings.min_inflight, settings.max_inflight) == (8, 512)
+    assert (settings.min_inflight, settings.max_inflight) == (8, 768)
     assert settings.latency_tolerance == 1.12
 
 

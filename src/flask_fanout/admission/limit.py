@@ -69,7 +69,7 @@ class GradientParams:
     """How one controller behaves; the defaults and their reasons are in the README."""
 
     floor: int = 8
-    ceiling: int = 512
+    ceiling: int = 768
     initial: int = 256
     """A cold worker's limit: what 2 workers' share of 1,000 clients needs (the
     climb from 128 took ~4 s of a 15 s run there), below the http workload's knee
