@@ -20,7 +20,7 @@ def gunicorn_options(
     *,
     bind: str,
     cpu_backend: str = "process",
-    max_inflight: int = 768,
+    max_inflight: int,
     workers: int | None = None,
     worker_class: str | None = None,
     threads: int | None = None,

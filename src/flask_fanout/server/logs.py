@@ -29,11 +29,7 @@ class JsonFormatter(logging.Formatter):
     _second: tuple[int, str] = (0, "")
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": self._timestamp(record.created),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-        }
+        entry = self.head(record.created, record.levelname.lower(), record.name)
         fields = getattr(record, "fanout", None)
         if isinstance(fields, dict):
             entry.update(fields)
@@ -44,6 +40,10 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             entry["stack_info"] = self.formatStack(record.stack_info)
         return _encode(entry)
+
+    def head(self, created: float, level: str, logger: str) -> dict[str, Any]:
+        """The keys every line starts with."""
+        return {"ts": self._timestamp(created), "level": level, "logger": logger}
 
     def _timestamp(self, created: float) -> str:
         """``2026-11-05T10:00:00.123Z`` (UTC); the part up to the second is cached."""
@@ -79,19 +79,14 @@ class JsonLines(logging.StreamHandler[TextIO]):
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
         self.formatter: JsonFormatter = JsonFormatter()
-        self.setFormatter(self.formatter)
 
     def write_access(self, fields: dict[str, Any]) -> bool:
         """Write an access line as its record would be written, if only this handler
         would see that record; else False."""
         if not self._alone_for(access_log):
             return False
-        entry = {
-            "ts": self.formatter._timestamp(time.time()),
-            "level": "info",
-            "logger": ACCESS_LOGGER,
-            **fields,
-        }
+        entry = self.formatter.head(time.time(), "info", ACCESS_LOGGER)
+        entry.update(fields)
         line = _encode(entry) + self.terminator
         with self.lock:  # type: ignore[union-attr]
             self.stream.write(line)

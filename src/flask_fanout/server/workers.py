@@ -286,7 +286,7 @@ class _BalancedServer(PyWSGIServer):
     def _accept_again_when_fair(self) -> None:
         # Keep-alive connections rarely close, so nothing else would restart
         # accepting after ``full`` stopped it for being over the share.
-        while not self.closed:
+        while True:
             gevent.sleep(_RECHECK_SECONDS)
             if not self.started:  # closed while this slept: its socket may be gone
                 return
