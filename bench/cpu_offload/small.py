@@ -44,7 +44,8 @@ class Workload:
     single: Callable[[int], bool]
     batch: Callable[[Sequence[int]], list[bool]]
     cost: Callable[[Sequence[int]], Cost[int]]
-    """The batch's cost for ``map_batches``, worked out inside the timed call."""
+    """The batch's cost for ``map_batches``, worked out inside the timed call as the
+    service works it out: from the digit count its parser hands the route."""
 
 
 @dataclass
@@ -66,7 +67,7 @@ def workloads(count: int) -> list[Workload]:
             small_numbers(count, 10**12, "cpu_bench-small-12"),
             is_prime,
             is_prime_batch,
-            batch_cost,
+            partial(batch_cost, digits=12),  # what parse_*_numbers counts for these
         ),
         Workload(
             f"{count:,} random integers below 10**8",
@@ -184,6 +185,9 @@ def small_section(rows_in: list[SmallRow]) -> list[str]:
         '(2 processes); *ours* is `CpuPool("process", 2).map_batches(f_batch, numbers, '
         "cost)`; *serial* is `[f(n) for n in numbers]`; *inline* is `f_batch(numbers)`, "
         "the batch function called directly, what ours runs when it keeps a batch inline. "
+        "Ours gets the cost the service's route gives it: for our `is_prime`, "
+        "`batch_cost(numbers, digits)` with the digit count the parser hands the route "
+        "(12 here). "
         "Every contender runs the same `f`. "
         "Ratios (per round, median over rounds) above 1 mean the first-named is slower.",
         "",
@@ -212,7 +216,7 @@ def row_note(row: SmallRow) -> str:
     started = "pool started before" if row.pool_started else "its pool starts then"
     return (
         f"- {row.label}, {row.function}: estimated cost {fmt_s(row.estimated)} (the "
-        f"serial loop took {fmt_s(r.median('serial'))}); after its inline probe, ours "
+        f"serial loop took {fmt_s(r.median('serial'))}); ours "
         f"{cut}; spreads: serial {spread(r.times['serial'])}, example "
         f"{spread(r.times['example'])}, ours {spread(r.times['ours'])}; first call of "
         f"the example (its pool starts its processes then) {fmt_s(row.first['example'])}"
@@ -223,10 +227,11 @@ def row_note(row: SmallRow) -> str:
 
 
 def target_note(row: SmallRow) -> str:
-    ratio = row.rounds.ratio("ours", "serial")
+    serial = row.rounds.ratio("ours", "serial")
     inline = row.rounds.ratio("ours", "inline")
+    met = max(serial, inline) <= TARGET_OURS_RATIO
     return (
-        f"- Target, {row.label} ({row.function}): ours no slower than the serial loop "
-        f"(<= {TARGET_OURS_RATIO:g}x): {verdict(ratio <= TARGET_OURS_RATIO)} ({ratio:.2f}x;"
-        f" {inline:.2f}x the batch function run inline)."
+        f"- Target, {row.label} ({row.function}): ours no slower than the batch function "
+        f"run inline nor the serial loop (<= {TARGET_OURS_RATIO:g}x): {verdict(met)} "
+        f"({inline:.2f}x inline, {serial:.2f}x serial)."
     )

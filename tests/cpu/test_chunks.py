@@ -13,12 +13,16 @@ from flask_fanout.cpu import (
     split_balanced,
 )
 from flask_fanout.cpu.chunks import (
+    PROBE_ITEMS,
     Alike,
+    Probe,
+    finish_inline,
     plan,
     probe,
     probe_length,
     rescale,
     total,
+    worth_pooling,
     worth_shipping,
 )
 
@@ -61,10 +65,14 @@ def test_split_balanced_properties(costs: list[float], parts: int) -> None:
 # ---------------------------------------------------------------- the probe
 
 
-def test_probe_length_spends_half_the_inline_cost() -> None:
+def test_probe_length_spends_half_the_inline_cost_on_a_few_items() -> None:
     assert probe_length([0.0004] * 10, 0.002) == 2  # 0.8 ms <= 1 ms < 1.2 ms
     assert probe_length([0.0015, 0.0001], 0.002) == 0  # a costly first item never runs inline
     assert probe_length([0.0001] * 3, 0.002) == 3
+    # However cheap the items, a probe stays short: the batch may run it again.
+    assert probe_length([1e-6] * 10_000, 0.002) == PROBE_ITEMS
+    assert probe_length(Alike(1e-6, 10_000), 0.002) == PROBE_ITEMS
+    assert probe_length(Alike(0.0, 10_000), 0.002) == PROBE_ITEMS
 
 
 def test_rescale_only_lowers_and_only_items_like_the_probed_ones() -> None:
@@ -87,11 +95,11 @@ def test_probe_keeps_results_in_order_and_calls_fn_on_the_head_only() -> None:
         calls.append(list(chunk))
         return [2 * x for x in chunk]
 
-    head, rest = probe(double, list(range(10)), [0.0004] * 10, 0.002)
-    assert head == [0, 2] and calls == [[0, 1]]
+    head, rest, seconds = probe(double, list(range(10)), [0.0004] * 10, 0.002)
+    assert head == [0, 2] and calls == [[0, 1]] and seconds > 0
     assert len(rest) == 8 and all(c <= 0.0004 for c in rest)
     # A batch that runs inline anyway is not probed.
-    assert probe(double, [1, 2], [1e-5, 1e-5], 0.002) == ([], [1e-5, 1e-5])
+    assert probe(double, [1, 2], [1e-5, 1e-5], 0.002) == ([], [1e-5, 1e-5], 0.0)
 
 
 def test_many_cheap_items_stay_inline_when_shipping_costs_more_than_workers_save() -> None:
@@ -132,10 +140,13 @@ def test_alike_costs_plan_as_the_list_of_them_does(
     assert abs(probed - probe_length(listed, 0.002)) <= 1  # float sums may round at the edge
     assert list(rescale(alike, probed, seconds)) == pytest.approx(rescale(listed, probed, seconds))
     for parallelism in (1, 2):
-        if plan(alike, parallelism, 0.002) != plan(listed, parallelism, 0.002):
+        by_alike, by_list = plan(alike, parallelism, 0.002), plan(listed, parallelism, 0.002)
+        if len(by_alike) != len(by_list):
             # only where a sum and a product round apart across a threshold
             assert total(alike) != sum(listed)
             assert math.isclose(total(alike), sum(listed), rel_tol=1e-9)
+        else:  # the same cuts, within an item where a float sum lands on a tie
+            assert all(abs(a.stop - b.stop) <= 1 for a, b in zip(by_alike, by_list, strict=True))
 
 
 def test_probe_of_alike_costs_runs_the_head_and_rescales_the_rest() -> None:
@@ -145,6 +156,53 @@ def test_probe_of_alike_costs_runs_the_head_and_rescales_the_rest() -> None:
         calls.append(list(chunk))
         return [2 * x for x in chunk]
 
-    head, rest = probe(double, list(range(100)), Alike(1e-4, 100), 0.002)
+    head, rest, _ = probe(double, list(range(100)), Alike(1e-4, 100), 0.002)
     assert head == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18] and calls == [list(range(10))]
     assert isinstance(rest, Alike) and len(rest) == 90 and rest.each <= 1e-4
+
+
+def test_a_batch_that_stays_inline_runs_whole_when_its_probe_was_short() -> None:
+    calls: list[list[int]] = []
+
+    def double(chunk: list[int]) -> list[int]:
+        calls.append(list(chunk))
+        return [2 * x for x in chunk]
+
+    items = list(range(10_000))
+    # A probe of 32 items that took 10 us: cheaper to run again than to cut 10,000 in two.
+    short = Probe([2 * x for x in range(32)], Alike(1e-7, 9_968), 1e-5)
+    assert finish_inline(double, items, short) == [2 * x for x in items]
+    assert calls == [items]
+    # A probe that took long: its results are kept and only the rest runs.
+    calls.clear()
+    long = Probe([2 * x for x in range(32)], Alike(1e-7, 9_968), 0.01)
+    assert finish_inline(double, items, long) == [2 * x for x in items]
+    assert calls == [items[32:]]
+    # No probe: one call.
+    calls.clear()
+    assert finish_inline(double, [1, 2], Probe([], [1e-5, 1e-5], 0.0)) == [2, 4]
+    assert calls == [[1, 2]]
+
+
+def test_worth_pooling_is_what_plan_decides() -> None:
+    for costs in ([1e-6] * 10_000, [1e-4] * 100, [0.001], [], Alike(8.3e-6, 10_000)):
+        for parallelism in (1, 2, 4):
+            assert worth_pooling(costs, parallelism, 0.002) == bool(plan(costs, parallelism, 0.002))
+
+
+@given(
+    each=st.floats(min_value=0.0, max_value=1.0),
+    length=st.integers(min_value=1, max_value=5000),
+    parts=st.integers(min_value=1, max_value=40),
+)
+def test_alike_costs_split_by_count_as_the_list_of_them_does(
+    each: float, length: int, parts: int
+) -> None:
+    """The shortcut cuts where the loop over the list would (within one item: float sums)."""
+    alike, listed = (
+        split_balanced(Alike(each, length), parts),
+        split_balanced([each] * length, parts),
+    )
+    assert len(alike) == len(listed)
+    assert all(abs(a.stop - b.stop) <= 1 for a, b in zip(alike, listed, strict=True))
+    assert alike[-1].stop == length and all(s.stop > s.start for s in alike)

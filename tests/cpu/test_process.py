@@ -67,6 +67,38 @@ def test_work_far_cheaper_than_estimated_stays_inline(fresh_pool: CpuPool) -> No
     assert stats["pool_starts_total"] == 0
 
 
+def test_a_batch_its_estimates_keep_inline_is_not_probed(fresh_pool: CpuPool) -> None:
+    # 10,000 items estimated at 1 us: shipping them would cost more than two
+    # workers save, and a probe could only lower the estimates: one call, here.
+    calls: list[int] = []
+
+    def count(chunk: list[int]) -> list[int]:
+        calls.append(len(chunk))
+        return list(chunk)
+
+    items = list(range(10_000))
+    assert fresh_pool.map_batches(count, items, 1e-6) == items
+    assert calls == [10_000]
+    assert fresh_pool.stats()["batches_inline_total"] == 1
+
+
+def test_a_probed_batch_that_stays_inline_runs_in_one_call(fresh_pool: CpuPool) -> None:
+    # Estimated at 0.1 ms each (a pool's worth), really far cheaper: the probe
+    # shows it, and then the whole batch runs here in one call, its probe again,
+    # rather than cut in two.
+    calls: list[list[int]] = []
+
+    def tag(chunk: list[int]) -> list[tuple[int, int]]:
+        calls.append(list(chunk))
+        return [(x, os.getpid()) for x in chunk]
+
+    items = list(range(5_000))
+    results = fresh_pool.map_batches(tag, items, 1e-4)
+    assert results == [(x, os.getpid()) for x in items]
+    assert len(calls) == 2 and calls[1] == items and calls[0] == items[: len(calls[0])]
+    assert fresh_pool.stats()["chunks_submitted_total"] == 0
+
+
 def test_one_costly_item_leaves_the_calling_process(process_pool: CpuPool) -> None:
     # A single item worth more than inline_cost (here: ~3 ms) is offloaded.
     [(x, pid)] = process_pool.map_batches(tag_batch, [1], lambda _: 0.003)

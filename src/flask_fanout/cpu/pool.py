@@ -19,7 +19,16 @@ from typing import Literal, TypeVar, get_args
 
 from ..blocking import gevent_is_patched
 from .backend import Backend
-from .chunks import DEFAULT_INLINE_COST, Alike, Cost, checked, plan, probe
+from .chunks import (
+    DEFAULT_INLINE_COST,
+    Alike,
+    Cost,
+    checked,
+    finish_inline,
+    plan,
+    probe,
+    worth_pooling,
+)
 from .dask_backend import CONNECT_TIMEOUT, UNDER_GEVENT, DaskBackend
 from .errors import SHUT_DOWN, CpuTimeout, CpuUnavailable
 from .inline import InlineBackend
@@ -104,14 +113,18 @@ class CpuPool:
         """Return ``fn(items)``, computed inline or in chunks on the backend.
 
         ``fn`` takes a chunk of items and returns one result per item; for the
-        process and Dask backends it must be a module-level function that workers
-        can import. ``cost(item)`` estimates the item's CPU seconds (a number
-        instead of a function: every item's estimate, when they are alike; it
-        spares a call per item, a fair share of the work for many cheap ones): a batch below
-        ``inline_cost`` runs in the calling thread, anything else is cut into
+        process and Dask backends it must be a module-level function that
+        workers can import. ``cost(item)`` estimates the item's CPU seconds (a
+        number instead of a function: every item's estimate, when they are
+        alike; it spares a call per item, a fair share of the work for many
+        cheap ones). A batch below ``inline_cost``, or not worth shipping to
+        the workers, runs in the calling thread. Otherwise its first few items
+        run inline first, timed (the probe: estimates are upper bounds, and it
+        corrects them); if the batch still goes to the workers it is cut into
         contiguous chunks of balanced cost (at most ``CHUNKS_PER_WORKER`` per
-        worker, none cheaper than ``inline_cost``) whose results are concatenated
-        in input order.
+        worker, none cheaper than ``inline_cost``) whose results are
+        concatenated in input order, else it runs inline whole, the probed
+        items again: so ``fn`` must not mind seeing an item twice.
 
         Past ``timeout`` (default: the pool's) chunks not yet started are
         cancelled and :class:`CpuTimeout` is raised. A chunk already running in
@@ -130,13 +143,20 @@ class CpuPool:
         local = self._current()
         if not items:
             return []
-        head, costs = probe(fn, items, _estimates(cost, items), self.inline_cost)
-        rest = items[len(head) :]
-        slices = plan(costs, local.backend.parallelism(), self.inline_cost)
+        estimates = _estimates(cost, items)
+        parallelism = local.backend.parallelism()
+        if not worth_pooling(estimates, parallelism, self.inline_cost):
+            # A probe only ever lowers estimates: what they keep inline stays inline.
+            local.stats.count("batches_inline_total")
+            return checked(fn(items), len(items))
+        probed = probe(fn, items, estimates, self.inline_cost)
+        slices = plan(probed.costs, parallelism, self.inline_cost)
         if not slices:
             local.stats.count("batches_inline_total")
-            return head + checked(fn(rest), len(rest))
+            return finish_inline(fn, items, probed)
         local.stats.count("batches_pooled_total")
+        head = probed.results
+        rest = items[len(head) :]
         try:
             return head + self._offload(local, fn, rest, slices, deadline, timeout)
         except CpuUnavailable:

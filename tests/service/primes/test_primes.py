@@ -236,6 +236,23 @@ def test_a_batch_below_2_64_costs_one_number_for_all() -> None:
     assert batch_cost([]) is prime_cost
 
 
+def test_the_parsers_digit_count_spares_the_pass_over_the_numbers() -> None:
+    top = "9" * 19  # 10**19 - 1, the largest number of 19 digits, is below 2**64
+    parsed = parse_path_numbers(f"7,-0012,{top},+0", LIMITS)
+    assert parsed.digits == 19
+    assert parse_json_numbers('{"numbers": [3, "-00042"]}', LIMITS).digits == 2
+    values = [n.value for n in parsed]
+    assert batch_cost(values, parsed.digits) == batch_cost(values) == prime_cost(2**64 - 1)
+    # No pass: a number the count leaves out is not looked at (the count is the caller's word).
+    assert batch_cost([10**100], 19) == prime_cost(2**64 - 1)
+    # 20 digits may be above 2**64: the numbers decide.
+    twenty = parse_path_numbers(f"{2**64},5", LIMITS)
+    assert twenty.digits == 20
+    assert batch_cost([n.value for n in twenty], twenty.digits) is prime_cost
+    below = parse_path_numbers(f"{2**64 - 1}", LIMITS)
+    assert batch_cost([n.value for n in below], below.digits) == prime_cost(2**64 - 1)
+
+
 # --------------------------------------------------------------------------- parsing
 
 

@@ -42,6 +42,14 @@ class Parsed(NamedTuple):
     value: mpz
 
 
+class ParsedNumbers(list[Parsed]):
+    """The parsed numbers in input order, and ``digits``: the most significant
+    digits of any of them, counted with the limits, so that the cost model needs
+    no pass over the numbers of its own (:func:`~.primality.batch_cost`)."""
+
+    digits: int = 0
+
+
 class PrimeInputError(ValueError):
     """Bad or oversized input, with everything needed for a JSON error response.
 
@@ -105,13 +113,15 @@ def _invalid(invalid: list[Any], what: str) -> PrimeInputError:
     )
 
 
-def _convert(keys: list[str], limits: PrimeLimits) -> list[Parsed]:
+def _convert(keys: list[str], limits: PrimeLimits) -> ParsedNumbers:
     """Enforce the digit limits, then (and only then) build the mpz values."""
     too_long: list[dict[str, int]] = []
-    total = 0
+    total = most = 0
     for index, key in enumerate(keys):
         digits = len(key) - (key[0] == "-")
         total += digits
+        if digits > most:
+            most = digits
         if digits > limits.max_digits:
             too_long.append({"index": index, "digits": digits})
     if too_long:
@@ -129,10 +139,12 @@ def _convert(keys: list[str], limits: PrimeLimits) -> list[Parsed]:
             f" at most {limits.max_total_digits} per request.",
             {"limit": limits.max_total_digits, "digits": total},
         )
-    return [Parsed(key, mpz(key)) for key in keys]
+    parsed = ParsedNumbers(Parsed(key, mpz(key)) for key in keys)
+    parsed.digits = most
+    return parsed
 
 
-def parse_path_numbers(text: str, limits: PrimeLimits) -> list[Parsed]:
+def parse_path_numbers(text: str, limits: PrimeLimits) -> ParsedNumbers:
     """Parse ``GET /is_prime/<text>``: comma-separated base-10 integers, in order.
 
     Raises :class:`PrimeInputError` naming every bad token (an empty element
@@ -170,7 +182,7 @@ def _describe(item: object) -> str:
     return json.dumps(item)  # true, false, null
 
 
-def parse_json_numbers(body: bytes | str, limits: PrimeLimits) -> list[Parsed]:
+def parse_json_numbers(body: bytes | str, limits: PrimeLimits) -> ParsedNumbers:
     """Parse ``POST /is_prime``: ``{"numbers": [...]}`` of JSON integers or decimal strings.
 
     Input order and duplicates are kept. JSON integers reach us as their

@@ -20,7 +20,13 @@ from ..openapi import (
     request_body,
     sync_view,
 )
-from .numbers import Parsed, PrimeInputError, PrimeLimits, parse_json_numbers, parse_path_numbers
+from .numbers import (
+    ParsedNumbers,
+    PrimeInputError,
+    PrimeLimits,
+    parse_json_numbers,
+    parse_path_numbers,
+)
 from .primality import batch_cost, is_prime_batch
 
 primes = APIBlueprint(
@@ -49,11 +55,11 @@ def _limits() -> PrimeLimits:
     return limits
 
 
-def _primality(numbers: list[Parsed]) -> dict[str, bool]:
+def _primality(numbers: ParsedNumbers) -> dict[str, bool]:
     """Test each distinct number once, on the CPU backend; map key -> prime."""
     distinct = {n.key: n.value for n in numbers}
     values = list(distinct.values())
-    flags = cpu_map(is_prime_batch, values, batch_cost(values))
+    flags = cpu_map(is_prime_batch, values, batch_cost(values, numbers.digits))
     return dict(zip(distinct, flags, strict=True))
 
 
