@@ -59,3 +59,20 @@ def fail_batch(items: Sequence[int]) -> list[int]:
 def short_batch(items: Sequence[int]) -> list[int]:
     """A buggy batch function: one result too few."""
     return list(items[1:])
+
+
+CALLS: list[int] = []
+"""How many items each call of :func:`spin_each_batch` got, in this process."""
+
+
+def spin_each_batch(items: Sequence[float]) -> list[int]:
+    """Burn each item's seconds of CPU; the pid that did, per item."""
+    CALLS.append(len(items))
+    pid = os.getpid()
+    out = []
+    for seconds in items:
+        stop = time.perf_counter() + seconds
+        while time.perf_counter() < stop:
+            pass
+        out.append(pid)
+    return out

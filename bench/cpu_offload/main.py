@@ -19,6 +19,7 @@ import loky
 from cpu_offload.big_batch import run_big_batch
 from cpu_offload.big_report import big_section
 from cpu_offload.inputs import FULL, POOL_TIMEOUT, QUICK, WORKERS, Sizes
+from cpu_offload.instructions import available, count_instructions
 from cpu_offload.small import run_small, small_section
 from cpu_offload.tiny import run_tiny, tiny_section
 from flask_fanout.cpu import CpuPool
@@ -113,7 +114,10 @@ def run_parts(parts: Sequence[str], sizes: Sizes) -> list[str]:
         if "tiny" in parts:
             sections += tiny_section(run_tiny(sizes))
         if "small" in parts:
-            sections += small_section(run_small(sizes, pool))
+            rows = run_small(sizes, pool)
+            # Exact, but ~2 minutes under callgrind: the full run only.
+            exact = count_instructions() if sizes == FULL and available() else None
+            sections += small_section(rows, exact)
     finally:
         pool.shutdown()
     return sections

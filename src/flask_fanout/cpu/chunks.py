@@ -24,13 +24,18 @@ overhead; above it, the work is worth a process and no longer blocks the caller
 (under gevent, every request of the worker).
 """
 
-ITEM_TRANSFER_COST = 1e-6
+ITEM_TRANSFER_COST = 2e-6
 """Seconds to send one small item to a worker process and its result back.
 
-Measured with loky on the 2-core reference machine: 10,000 and 50,000 random
-12-digit numbers through a 2-process pool took 14.3 and 52.5 ms (medians of 7)
-for work that costs 6.7 ms per 50,000 inline, so about 1 us per item beyond the
-work itself. A batch of many cheap items can cost more to ship than to compute.
+Measured with loky on the 2-core reference machine, a function that does
+nothing, 10,000 numbers below 10**12 in one chunk (medians of 100, alternating):
+20.5 ms as ``gmpy2.mpz`` (what the primes route sends: its pickling is slow),
+2.6 ms as Python ints. The first sets the default: a batch of many cheap items
+can cost more to ship than to compute, and a probe that runs cold or on a busy
+machine reads up to 2-3x the items' steady cost (the first 120 of those numbers:
+a p90 of 2.2x the whole batch's median, 300 tries), so a margin keeps such a
+batch from going to the pool by mistake (10,000 ints of ~0.65 us each took
+1.2-1.3x as long there as inline).
 """
 
 SOLE_WORKER_SHARE = 0.1
@@ -165,12 +170,6 @@ slower there than inline: 10,000 random 12-digit numbers were estimated at
 whose results are kept, tells how far the estimate is above reality.
 """
 
-PROBE_ITEMS = 32
-"""At most this many items in a probe, however cheap: a batch that then runs
-inline runs whole, its probed items again (:func:`finish_inline`), so a short
-probe costs less than cutting the batch in two. 32 numbers below 10**12 take
-~20 us to test, against ~70 us to cut 10,000 in two and join the results."""
-
 SPLIT_COST = 7e-9
 """Seconds per item to cut a batch after its probe and join the two lists of
 results: slicing 9,880 ints and joining 10,000 results took 32 and 37 us
@@ -178,23 +177,22 @@ results: slicing 9,880 ints and joining 10,000 results took 32 and 37 us
 
 
 def probe_length(costs: Sequence[float], inline_cost: float) -> int:
-    """How many leading items to run inline as a probe: at most :data:`PROBE_ITEMS`,
-    worth at most ``PROBE_SHARE`` of ``inline_cost``.
+    """How many leading items to run inline as a probe: at most ``PROBE_SHARE`` of ``inline_cost``.
 
     Zero when the first item alone is above that budget, so costly work never runs inline.
     """
     budget = inline_cost * PROBE_SHARE
     if isinstance(costs, Alike):
         if costs.each <= 0:
-            return min(costs.length, PROBE_ITEMS)
-        fit = min(costs.length, PROBE_ITEMS, int(budget / costs.each))
+            return costs.length
+        fit = min(costs.length, int(budget / costs.each))
         return fit if fit * costs.each <= budget else fit - 1
     spent = 0.0
-    for i, cost in enumerate(costs[:PROBE_ITEMS]):
+    for i, cost in enumerate(costs):
         spent += cost
         if spent > budget:
             return i
-    return min(len(costs), PROBE_ITEMS)
+    return len(costs)
 
 
 def rescale(costs: Sequence[float], probed: int, seconds: float) -> Sequence[float]:
@@ -239,16 +237,15 @@ def probe(
     probed = probe_length(costs, inline_cost)
     if total(costs) < inline_cost or probed in (0, len(items)):
         return Probe([], costs, 0.0)
-    started = time.perf_counter()
-    head = checked(fn(items[:probed]), probed)
-    seconds = time.perf_counter() - started
+    head, seconds = timed_call(fn, items[:probed])
     return Probe(head, rescale(costs, probed, seconds), seconds)
 
 
 def finish_inline(
     fn: Callable[[Sequence[T]], list[R]], items: Sequence[T], probed: Probe[R]
-) -> list[R]:
-    """Every result of a batch that runs inline after its probe.
+) -> tuple[list[R], float]:
+    """Every result of a batch that runs inline after its probe, and the seconds
+    its items took (the probe's included when its results are kept).
 
     In one call, the probed items again, when that costs less than cutting the
     batch in two and joining the results (:data:`SPLIT_COST`): the batch
@@ -256,9 +253,17 @@ def finish_inline(
     """
     done = len(probed.results)
     if not done or probed.seconds < len(items) * SPLIT_COST:
-        return checked(fn(items), len(items))
-    rest = items[done:]
-    return probed.results + checked(fn(rest), len(rest))
+        return timed_call(fn, items)
+    rest, seconds = timed_call(fn, items[done:])
+    return probed.results + rest, probed.seconds + seconds
+
+
+def timed_call(fn: Callable[[Sequence[T]], list[R]], items: Sequence[T]) -> tuple[list[R], float]:
+    """``fn(items)``, checked, and the seconds it took."""
+    started = time.perf_counter()
+    results = fn(items)
+    seconds = time.perf_counter() - started
+    return checked(results, len(items)), seconds
 
 
 def checked(results: list[R], expected: int) -> list[R]:

@@ -19,6 +19,7 @@ from typing import Literal, TypeVar, get_args
 
 from ..blocking import gevent_is_patched
 from .backend import Backend
+from .calibration import Calibration
 from .chunks import (
     DEFAULT_INLINE_COST,
     Alike,
@@ -27,6 +28,7 @@ from .chunks import (
     finish_inline,
     plan,
     probe,
+    timed_call,
     worth_pooling,
 )
 from .dask_backend import CONNECT_TIMEOUT, UNDER_GEVENT, DaskBackend
@@ -49,6 +51,7 @@ class _Local:
         self.pid = os.getpid()
         self.backend = backend
         self.stats = CpuStats(backend.slots)
+        self.calibration = Calibration()
 
 
 class CpuPool:
@@ -124,7 +127,9 @@ class CpuPool:
         contiguous chunks of balanced cost (at most ``CHUNKS_PER_WORKER`` per
         worker, none cheaper than ``inline_cost``) whose results are
         concatenated in input order, else it runs inline whole, the probed
-        items again: so ``fn`` must not mind seeing an item twice.
+        items again: so ``fn`` must not mind seeing an item twice. A batch of
+        alike items that ran inline is remembered (:mod:`.calibration`): the
+        next one like it is planned from what it cost, with no probe.
 
         Past ``timeout`` (default: the pool's) chunks not yet started are
         cancelled and :class:`CpuTimeout` is raised. A chunk already running in
@@ -149,11 +154,21 @@ class CpuPool:
             # A probe only ever lowers estimates: what they keep inline stays inline.
             local.stats.count("batches_inline_total")
             return checked(fn(items), len(items))
+        known = local.calibration.costs(fn, estimates)
+        if known is not None and not worth_pooling(known, parallelism, self.inline_cost):
+            local.stats.count("batches_inline_total")
+            results, seconds = timed_call(fn, items)
+            measured = Alike(seconds / len(items), len(items))
+            misled = worth_pooling(measured, parallelism, self.inline_cost)
+            local.calibration.learn(fn, estimates, seconds, misled=misled)
+            return results
         probed = probe(fn, items, estimates, self.inline_cost)
         slices = plan(probed.costs, parallelism, self.inline_cost)
         if not slices:
             local.stats.count("batches_inline_total")
-            return finish_inline(fn, items, probed)
+            results, seconds = finish_inline(fn, items, probed)
+            local.calibration.learn(fn, estimates, seconds)
+            return results
         local.stats.count("batches_pooled_total")
         head = probed.results
         rest = items[len(head) :]
