@@ -1,13 +1,11 @@
-"""The load benchmark's run: the upstream, then load or overload, then the report."""
+"""The load benchmark's run: load or overload (each run with a fresh upstream), then the report."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
 
-from harness.processes import HOST
 from harness.results import RAW
-from load_bench.contenders import start_upstream
 from load_bench.merge import merge_runs, rewrite_report, write_load_report
 from load_bench.options import parse_args, run_meta
 from load_bench.overload import overload_markdown, run_overload
@@ -23,22 +21,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     meta = run_meta(args, argv)
     RAW.mkdir(parents=True, exist_ok=True)
-    with start_upstream(HOST, args.upstream_port, log=RAW / "logs" / "upstream.log") as upstream:
-        bench = Bench(args, upstream)
-        if args.overload:
-            meta["verdicts"] = run_overload(bench)
-            bench.save_json(meta)
-            args.output.with_suffix(".md").write_text(overload_markdown(meta, bench.points))
-            print("\n".join(meta["verdicts"]))
-        else:
-            merging = args.merge and args.output.with_suffix(".json").exists()
-            bench.run_load()
-            parts = (bench.floor, bench.points, bench.wrk)
-            if merging:
-                meta, *parts = merge_runs(args.output, meta, *parts)
-            bench.floor, bench.points, bench.wrk = parts
-            meta["plot"] = args.output.with_suffix(".png").name
-            bench.save_json(meta)
-            write_load_report(args.output, meta, bench.floor, bench.points, bench.wrk)
+    bench = Bench(args)
+    if args.overload:
+        meta["verdicts"] = run_overload(bench)
+        bench.save_json(meta)
+        args.output.with_suffix(".md").write_text(overload_markdown(meta, bench.points))
+        print("\n".join(meta["verdicts"]))
+    else:
+        merging = args.merge and args.output.with_suffix(".json").exists()
+        bench.run_load()
+        parts = (bench.floor, bench.points, bench.wrk)
+        if merging:
+            meta, *parts = merge_runs(args.output, meta, *parts)
+        bench.floor, bench.points, bench.wrk = parts
+        meta["plot"] = args.output.with_suffix(".png").name
+        bench.save_json(meta)
+        write_load_report(args.output, meta, bench.floor, bench.points, bench.wrk)
     print(f"wrote {args.output.with_suffix('.md')}")
     return 0

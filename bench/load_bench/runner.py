@@ -6,7 +6,7 @@ import argparse
 import gc
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,6 +22,7 @@ from load_bench.contenders import (
     Setup,
     contender_env,
     http_sources_config,
+    start_upstream,
 )
 from load_bench.points import Point
 from load_bench.wrk import WrkError, run_wrk
@@ -30,9 +31,9 @@ from load_bench.wrk import WrkError, run_wrk
 class Bench:
     """Runs the generators against servers it starts, and keeps every figure."""
 
-    def __init__(self, args: argparse.Namespace, upstream: Server) -> None:
+    def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.upstream = upstream
+        self._upstream: Server | None = None
         self.upstream_url = f"http://{HOST}:{args.upstream_port}"
         self.http_config = http_sources_config(args.upstream_port, RAW)
         self.floor: list[Point] = []
@@ -50,6 +51,25 @@ class Bench:
             http_config=self.http_config,
         )
 
+    @property
+    def upstream(self) -> Server:
+        """The upstream of the run under way."""
+        if self._upstream is None:
+            raise RuntimeError("no upstream: runs start one with fresh_upstream()")
+        return self._upstream
+
+    @contextmanager
+    def fresh_upstream(self) -> Iterator[Server]:
+        """A new upstream for one run, stopped after it: no run inherits what an
+        earlier one left there (connections, memory, a run's timeouts)."""
+        log = RAW / "logs" / "upstream.log"
+        with start_upstream(HOST, self.args.upstream_port, log=log) as upstream:
+            self._upstream = upstream
+            try:
+                yield upstream
+            finally:
+                self._upstream = None
+
     def quiet(self) -> dict[str, float]:
         """Wait, at most ``--quiet-wait`` seconds, for the machine to be quiet."""
         if self.args.quiet_wait <= 0:
@@ -61,7 +81,7 @@ class Bench:
         }
 
     def drive(
-        self, url: str, concurrency: int, server_pid: int | None
+        self, url: str, concurrency: int, server_pid: int | None, *, close: bool = False
     ) -> tuple[LoadResult, dict[str, float]]:
         """One run of the generator, and the CPU the upstream and everybody else used in it.
 
@@ -82,6 +102,7 @@ class Bench:
             max_requests=self.args.max_requests,
             timeout=self.args.timeout,
             server_pid=server_pid,
+            close=close,
         )
         others = meter.stop(snap, time.monotonic() - started)
         upstream = sample(self.upstream.pid).cpu_seconds - upstream_before
@@ -94,7 +115,8 @@ class Bench:
     def measure_floor(self) -> None:
         for concurrency in self.args.concurrency:
             url = f"{self.upstream_url}/api/data"
-            result, cpu = self.drive(url, concurrency, self.upstream.pid)
+            with self.fresh_upstream() as upstream:
+                result, cpu = self.drive(url, concurrency, upstream.pid)
             point = Point("floor", "floor", "generator floor", concurrency, result.to_dict())
             point.extra.update(cpu)
             self.floor.append(point)
@@ -104,23 +126,45 @@ class Bench:
         return next((p.rps for p in self.floor if p.concurrency == concurrency), None)
 
     @contextmanager
-    def serving(self, contender: Contender, workload: str, port: int) -> Iterator[Server]:
+    def serving(
+        self, contender: Contender, workload: str, port: int, env: Mapping[str, str] = {}
+    ) -> Iterator[Server]:
+        """A fresh upstream, then a fresh server of ``contender`` on ``port`` (with
+        ``env`` on top of its environment)."""
+        with self.fresh_upstream():
+            yield from self._serving(contender, workload, port, env)
+
+    def _serving(
+        self, contender: Contender, workload: str, port: int, env: Mapping[str, str]
+    ) -> Iterator[Server]:
         server = Server(
             contender.command(self.setup(workload, port)),
             f"http://{HOST}:{port}/",
-            env=contender_env(workload, self.upstream_url),
+            env={**contender_env(workload, self.upstream_url), **env},
             log=RAW / "logs" / f"{workload}-{contender.name}.log",
         )
         with server:
             server.wait_ready()
             yield server
 
-    def measure(self, contender: Contender, workload: str, port: int, concurrency: int) -> Point:
-        """A fresh server, one run of our generator at ``concurrency``, the server stopped."""
+    def measure(
+        self,
+        contender: Contender,
+        workload: str,
+        port: int,
+        concurrency: int,
+        *,
+        env: Mapping[str, str] = {},
+        close: bool = False,
+    ) -> Point:
+        """A fresh server, one run of our generator at ``concurrency``, the server stopped.
+
+        ``env``: more environment for the server; ``close``: a connection per request.
+        """
         point = Point(workload, contender.name, contender.label, concurrency, {})
         try:
-            with self.serving(contender, workload, port) as server:
-                result, cpu = self.drive(server.url, concurrency, server.pid)
+            with self.serving(contender, workload, port, env) as server:
+                result, cpu = self.drive(server.url, concurrency, server.pid, close=close)
         except ServerError as exc:
             point.failure = str(exc).splitlines()[0]
             return point
