@@ -135,14 +135,16 @@ class Settings:
     1.12: on the p90 it held the p99 of the http workload's 200s at 393-426 ms
     (1.2: 445-480) at 1,000-1,500 clients for as many 200s, and the sleeps
     workload's goodput; 1.1 cost sleeps 200s (README, Admission control)."""
-    reject_pause: float = 1.0
+    reject_pause: float = 2.0
     """FANOUT_REJECT_PAUSE: the Retry-After of a 503, rounded up to whole seconds;
     under gevent, a connection turned away again before then gets that next 503
     only 0.5-1 x this many seconds (jittered) after its last one. Keeps clients
     that ignore Retry-After from starving the worker. With adaptive admission a
     connection's first 503 is held too, 0.5-1 x this (clients that connect
     per request then wait held rather than in the listen queue, in front of
-    admitted ones).
+    admitted ones). 2 s rather than 1 halves the 503s of clients that retry at
+    once, and the CPU they cost: 2-12 % more 200s at 1,000-1,500 clients on
+    both workloads (README, Admission control).
     0 turns holding off."""
     cpu_backend: str = "process"
     """FANOUT_CPU_BACKEND: process, dask or inline."""

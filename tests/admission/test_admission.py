@@ -49,7 +49,7 @@ def test_rejects_above_the_limit_and_recovers_below_it(
 
         rejected = client.get("/work", buffered=True)
         assert rejected.status_code == 503
-        assert rejected.headers["Retry-After"] == "1"
+        assert rejected.headers["Retry-After"] == "2"
         assert rejected.is_json and rejected.get_json()["error"] == "overloaded"
         assert client.get("/health").status_code == 200, "exempt endpoints always answer"
 
@@ -104,7 +104,7 @@ def test_a_rejection_skips_flask(
     app.extensions["fanout"].admission.limit = 0
     response = app.test_client().get("/work", buffered=True)
     assert response.status_code == 503
-    assert response.headers["Retry-After"] == "1"
+    assert response.headers["Retry-After"] == "2"
     assert response.get_json()["error"] == "overloaded"
     assert seen == []
 
@@ -162,7 +162,7 @@ def test_a_rejected_request_never_enters_the_view() -> None:
         app.extensions["fanout"].admission.limit = 0
         response = app.test_client().get("/", buffered=True)
         assert response.status_code == 503, mode
-        assert response.headers["Retry-After"] == "1"
+        assert response.headers["Retry-After"] == "2"
         assert response.get_json() == {
             "error": "overloaded",
             "message": "The server is at its limit of requests in flight; retry shortly.",
