@@ -20,18 +20,9 @@ from typing import Literal, TypeVar, get_args
 from ..blocking import gevent_is_patched
 from .backend import Backend
 from .calibration import Calibration
-from .chunks import (
-    DEFAULT_INLINE_COST,
-    Alike,
-    Cost,
-    checked,
-    finish_inline,
-    plan,
-    probe,
-    timed_call,
-    worth_pooling,
-)
+from .chunks import DEFAULT_INLINE_COST, Cost, checked
 from .dask_backend import CONNECT_TIMEOUT, UNDER_GEVENT, DaskBackend
+from .dispatch import Pooled, dispatch
 from .errors import SHUT_DOWN, CpuTimeout, CpuUnavailable
 from .inline import InlineBackend
 from .process import ProcessBackend
@@ -115,21 +106,14 @@ class CpuPool:
     ) -> list[R]:
         """Return ``fn(items)``, computed inline or in chunks on the backend.
 
-        ``fn`` takes a chunk of items and returns one result per item; for the
-        process and Dask backends it must be a module-level function that
-        workers can import. ``cost(item)`` estimates the item's CPU seconds (a
-        number instead of a function: every item's estimate, when they are
-        alike; it spares a call per item, a fair share of the work for many
-        cheap ones). A batch below ``inline_cost``, or not worth shipping to
-        the workers, runs in the calling thread. Otherwise its first few items
-        run inline first, timed (the probe: estimates are upper bounds, and it
-        corrects them); if the batch still goes to the workers it is cut into
-        contiguous chunks of balanced cost (at most ``CHUNKS_PER_WORKER`` per
-        worker, none cheaper than ``inline_cost``) whose results are
-        concatenated in input order, else it runs inline whole, the probed
-        items again: so ``fn`` must not mind seeing an item twice. A batch of
-        alike items that ran inline is remembered (:mod:`.calibration`): the
-        next one like it is planned from what it cost, with no probe.
+        ``fn`` takes a chunk of items and returns one result per item, and must
+        not mind seeing an item twice (a probe's items may run again); for the
+        process and Dask backends it is a module-level function that workers
+        can import. ``cost(item)`` estimates the item's CPU seconds (one number
+        instead, when the items are alike: no call per item). Cheap batches run
+        in the calling thread; costly ones are cut into contiguous chunks of
+        balanced cost, a few per worker, whose results are concatenated in
+        input order (:mod:`.dispatch` says which and why).
 
         Past ``timeout`` (default: the pool's) chunks not yet started are
         cancelled and :class:`CpuTimeout` is raised. A chunk already running in
@@ -148,29 +132,14 @@ class CpuPool:
         local = self._current()
         if not items:
             return []
-        estimates = _estimates(cost, items)
-        parallelism = local.backend.parallelism()
-        if not worth_pooling(estimates, parallelism, self.inline_cost):
-            # A probe only ever lowers estimates: what they keep inline stays inline.
+        where = dispatch(
+            fn, items, cost, local.backend.parallelism(), self.inline_cost, local.calibration
+        )
+        if not isinstance(where, Pooled):
             local.stats.count("batches_inline_total")
-            return checked(fn(items), len(items))
-        known = local.calibration.costs(fn, estimates)
-        if known is not None and not worth_pooling(known, parallelism, self.inline_cost):
-            local.stats.count("batches_inline_total")
-            results, seconds = timed_call(fn, items)
-            measured = Alike(seconds / len(items), len(items))
-            misled = worth_pooling(measured, parallelism, self.inline_cost)
-            local.calibration.learn(fn, estimates, seconds, misled=misled)
-            return results
-        probed = probe(fn, items, estimates, self.inline_cost)
-        slices = plan(probed.costs, parallelism, self.inline_cost)
-        if not slices:
-            local.stats.count("batches_inline_total")
-            results, seconds = finish_inline(fn, items, probed)
-            local.calibration.learn(fn, estimates, seconds)
-            return results
+            return where
         local.stats.count("batches_pooled_total")
-        head = probed.results
+        head, slices = where
         rest = items[len(head) :]
         try:
             return head + self._offload(local, fn, rest, slices, deadline, timeout)
@@ -278,18 +247,6 @@ class CpuPool:
 
 
 _pools: weakref.WeakSet[CpuPool] = weakref.WeakSet()
-
-
-def _estimates(cost: Cost[T], items: Sequence[T]) -> Sequence[float]:
-    """``cost`` of every item, negatives as zero. ``map`` first: for a batch of
-    many cheap items, estimating them is a fair share of the work itself, and a
-    ``cost`` that is one number for all of them costs nothing per item."""
-    if isinstance(cost, (int, float)):
-        return Alike(max(0.0, float(cost)), len(items))
-    costs = list(map(cost, items))
-    if min(costs) < 0:
-        costs = [max(0.0, c) for c in costs]
-    return costs
 
 
 def _check_settings(
