@@ -132,20 +132,15 @@ class Bench:
         """A fresh upstream, then a fresh server of ``contender`` on ``port`` (with
         ``env`` on top of its environment)."""
         with self.fresh_upstream():
-            yield from self._serving(contender, workload, port, env)
-
-    def _serving(
-        self, contender: Contender, workload: str, port: int, env: Mapping[str, str]
-    ) -> Iterator[Server]:
-        server = Server(
-            contender.command(self.setup(workload, port)),
-            f"http://{HOST}:{port}/",
-            env={**contender_env(workload, self.upstream_url), **env},
-            log=RAW / "logs" / f"{workload}-{contender.name}.log",
-        )
-        with server:
-            server.wait_ready()
-            yield server
+            server = Server(
+                contender.command(self.setup(workload, port)),
+                f"http://{HOST}:{port}/",
+                env={**contender_env(workload, self.upstream_url), **env},
+                log=RAW / "logs" / f"{workload}-{contender.name}.log",
+            )
+            with server:
+                server.wait_ready()
+                yield server
 
     def measure(
         self,

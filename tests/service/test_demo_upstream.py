@@ -3,42 +3,24 @@
 from __future__ import annotations
 
 import http.client
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import psutil
 import pytest
+from tests.faults.conftest import wait_for_port
+from tests.server.test_cli import FANOUT, free_port
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
 def standalone() -> Iterator[tuple[psutil.Process, int]]:
     """``fanout upstream`` in a process of its own, and its port."""
-    port = _free_port()
-    cli = Path(sys.executable).with_name("fanout")
-    command = [str(cli)] if cli.exists() else [sys.executable, "-m", "flask_fanout.server.cli"]
-    process = subprocess.Popen([*command, "upstream", "--port", str(port)])
+    port = free_port()
+    process = subprocess.Popen([*FANOUT, "upstream", "--port", str(port)])
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None, "fanout upstream exited"
-                assert time.monotonic() < deadline, "fanout upstream did not listen"
-                time.sleep(0.05)
+        wait_for_port(port, process)
         yield psutil.Process(process.pid), port
     finally:
         process.terminate()

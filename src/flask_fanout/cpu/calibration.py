@@ -57,9 +57,9 @@ class Calibration:
         if not isinstance(estimates, Alike) or not estimates.length:
             return
         kind = (fn, estimates.each)
-        if kind not in self._each:
-            if len(self._each) >= MAX_KINDS:
+        if kind in self._each:
+            if self._each[kind] is None:  # misled once: stays untrusted
                 return
-        elif self._each[kind] is None:
+        elif len(self._each) >= MAX_KINDS:
             return
         self._each[kind] = None if misled else seconds / estimates.length
